@@ -1,0 +1,292 @@
+//! Salesforce record ids: 15 case-sensitive base-62 characters (3-character key prefix first), and the
+//! 18-character form that appends a case-insensitive checksum so that case-folding systems can still tell
+//! ids apart.
+
+use std::fmt;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Base-62 digits in ASCII order, so that ids generated from growing numbers also sort as strings.
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const CHECKSUM_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+/// Salesforce key prefixes casewire uses.
+pub mod prefix {
+    pub const ORGANIZATION: &str = "00D";
+    pub const CASE: &str = "500";
+    pub const ACCOUNT: &str = "001";
+    pub const CONTACT: &str = "003";
+    pub const USER: &str = "005";
+    pub const OUTBOUND_MESSAGE: &str = "04k";
+    pub const NOTIFICATION: &str = "04l";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("a Salesforce id has 15 or 18 characters, {0:?} has {1}")]
+    Length(String, usize),
+    #[error("a Salesforce id holds only letters and digits, {0:?} does not")]
+    Character(String),
+    #[error("the checksum of {id:?} should be {expected:?}")]
+    Checksum { id: String, expected: String },
+    #[error("{id:?} does not start with the key prefix {expected:?}")]
+    Prefix { id: String, expected: String },
+}
+
+/// The three checksum characters for a 15-character id.
+pub fn checksum(id15: &[u8; 15]) -> [u8; 3] {
+    let mut out = [0u8; 3];
+    for (group, slot) in out.iter_mut().enumerate() {
+        let mut bits = 0usize;
+        for i in 0..5 {
+            if id15[group * 5 + i].is_ascii_uppercase() {
+                bits |= 1 << i;
+            }
+        }
+        *slot = CHECKSUM_ALPHABET[bits];
+    }
+    out
+}
+
+/// An 18-character Salesforce id. Construction guarantees the length, the alphabet and (unless built
+/// leniently from input) the checksum.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SfId([u8; 18]);
+
+impl SfId {
+    /// Accepts a 15- or 18-character id. A 15-character id gets its checksum appended; an 18-character id
+    /// with a wrong checksum is accepted as written (public test data has such ids) unless `strict`.
+    pub fn parse_with(text: &str, strict: bool) -> Result<Self, IdError> {
+        let bytes = text.as_bytes();
+        if !bytes.iter().all(u8::is_ascii_alphanumeric) {
+            return Err(IdError::Character(text.to_owned()));
+        }
+        let mut head = [0u8; 15];
+        match bytes.len() {
+            15 | 18 => head.copy_from_slice(&bytes[..15]),
+            n => return Err(IdError::Length(text.to_owned(), n)),
+        }
+        let sum = checksum(&head);
+        let mut full = [0u8; 18];
+        full[..15].copy_from_slice(&head);
+        if bytes.len() == 18 {
+            full[15..].copy_from_slice(&bytes[15..]);
+            if strict && !bytes[15..].eq_ignore_ascii_case(&sum) {
+                return Err(IdError::Checksum {
+                    id: text.to_owned(),
+                    expected: String::from_utf8_lossy(&sum).into_owned(),
+                });
+            }
+        } else {
+            full[15..].copy_from_slice(&sum);
+        }
+        Ok(Self(full))
+    }
+
+    /// Lenient parse (the default for input): 15 or 18 characters, checksum not enforced.
+    pub fn parse(text: &str) -> Result<Self, IdError> {
+        Self::parse_with(text, false)
+    }
+
+    /// Strict parse that also requires the given key prefix.
+    pub fn parse_prefixed(text: &str, key_prefix: &str) -> Result<Self, IdError> {
+        let id = Self::parse_with(text, true)?;
+        if !id.as_str().starts_with(key_prefix) {
+            return Err(IdError::Prefix {
+                id: text.to_owned(),
+                expected: key_prefix.to_owned(),
+            });
+        }
+        Ok(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Construction admits only ASCII alphanumerics.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The case-sensitive 15-character form (what admins paste and what URLs carry).
+    pub fn id15(&self) -> &str {
+        &self.as_str()[..15]
+    }
+
+    pub fn key_prefix(&self) -> &str {
+        &self.as_str()[..3]
+    }
+
+    /// Salesforce compares ids by their 15-character form; the checksum is derived data.
+    pub fn same_record(&self, other: &SfId) -> bool {
+        self.0[..15] == other.0[..15]
+    }
+
+    pub fn has_valid_checksum(&self) -> bool {
+        let mut head = [0u8; 15];
+        head.copy_from_slice(&self.0[..15]);
+        checksum(&head).eq_ignore_ascii_case(&self.0[15..])
+    }
+}
+
+/// Compares two ids as Salesforce does: by the 15-character case-sensitive form when both parse,
+/// otherwise as plain strings.
+pub fn same_id(a: &str, b: &str) -> bool {
+    match (SfId::parse(a), SfId::parse(b)) {
+        (Ok(a), Ok(b)) => a.same_record(&b),
+        _ => a == b,
+    }
+}
+
+impl fmt::Display for SfId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for SfId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SfId({})", self.as_str())
+    }
+}
+
+impl TryFrom<String> for SfId {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<SfId> for String {
+    fn from(value: SfId) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl std::str::FromStr for SfId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Makes new ids: key prefix, then 7 base-62 digits of milliseconds since the Unix epoch, then 5 digits
+/// of a per-millisecond sequence that starts at a random point. Ids from one generator strictly increase;
+/// ids from different processes collide only if they pick the same random start in the same millisecond.
+pub struct IdGenerator {
+    state: Mutex<(u64, u64)>,
+}
+
+const SEQ_SPACE: u64 = 62u64.pow(5);
+const MS_SPACE: u64 = 62u64.pow(7);
+
+impl IdGenerator {
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new((0, 0)),
+        }
+    }
+
+    /// A fresh id with `key_prefix` (3 characters), for a clock reading of `now_ms` milliseconds since the
+    /// epoch. A clock that steps back does not break ordering: the last used millisecond is kept.
+    pub fn next(&self, key_prefix: &str, now_ms: u64) -> SfId {
+        let (ms, seq) = {
+            let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (last_ms, last_seq) = *state;
+            let next = if now_ms > last_ms {
+                // Start low in the space so one millisecond can hold many ids before spilling over.
+                (now_ms, rand::random_range(0..SEQ_SPACE / 2))
+            } else if last_seq + 1 < SEQ_SPACE {
+                (last_ms, last_seq + 1)
+            } else {
+                (last_ms + 1, 0)
+            };
+            *state = next;
+            next
+        };
+        let mut head = [b'0'; 15];
+        let prefix = key_prefix.as_bytes();
+        head[..3].copy_from_slice(&prefix[..3.min(prefix.len())]);
+        write_base62(ms % MS_SPACE, &mut head[3..10]);
+        write_base62(seq, &mut head[10..15]);
+        let sum = checksum(&head);
+        let mut full = [0u8; 18];
+        full[..15].copy_from_slice(&head);
+        full[15..].copy_from_slice(&sum);
+        SfId(full)
+    }
+}
+
+impl Default for IdGenerator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn write_base62(mut n: u64, out: &mut [u8]) {
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_of_documented_examples() {
+        for (id15, sum) in [
+            ("00Dn00000008y2t", "EAA"),
+            ("5007000000OFL5F", "AAX"),
+            ("04l1I000000fztE", "QAQ"),
+        ] {
+            let id = SfId::parse(id15).unwrap();
+            assert_eq!(&id.as_str()[15..], sum);
+            assert_eq!(id.id15(), id15);
+        }
+    }
+
+    #[test]
+    fn strict_parse_rejects_bad_checksum_lenient_accepts() {
+        assert!(SfId::parse_with("5007000000OFL5FAAA", true).is_err());
+        assert_eq!(SfId::parse("5007000000OFL5FAAA").unwrap().as_str(), "5007000000OFL5FAAA");
+        assert!(SfId::parse_with("5007000000OFL5Faax", true).is_ok());
+    }
+
+    #[test]
+    fn rejects_wrong_length_and_characters() {
+        assert!(matches!(SfId::parse("500"), Err(IdError::Length(_, 3))));
+        assert!(matches!(SfId::parse("5007000000OFL5-"), Err(IdError::Character(_))));
+    }
+
+    #[test]
+    fn same_record_ignores_checksum_case_but_not_body_case() {
+        assert!(same_id("5007000000OFL5F", "5007000000OFL5FAAX"));
+        assert!(same_id("5007000000OFL5FAAX", "5007000000OFL5Faax"));
+        assert!(!same_id("5007000000OFL5F", "5007000000OfL5F"));
+    }
+
+    #[test]
+    fn generated_ids_are_valid_unique_and_sorted() {
+        let generator = IdGenerator::new();
+        let mut last: Option<SfId> = None;
+        for i in 0..10_000u64 {
+            let id = generator.next(prefix::CASE, 1_700_000_000_000 + i / 100);
+            assert_eq!(id.key_prefix(), "500");
+            assert!(id.has_valid_checksum());
+            assert!(SfId::parse_prefixed(id.as_str(), "500").is_ok());
+            if let Some(previous) = &last {
+                assert!(previous.as_str()[..15] < id.as_str()[..15], "{previous} !< {id}");
+            }
+            last = Some(id);
+        }
+    }
+
+    #[test]
+    fn clock_stepping_back_keeps_order() {
+        let generator = IdGenerator::new();
+        let a = generator.next("04l", 2_000_000);
+        let b = generator.next("04l", 1_000_000);
+        assert!(a.as_str()[..15] < b.as_str()[..15]);
+    }
+}
