@@ -38,7 +38,12 @@ pub struct OutboundAction {
 impl OutboundAction {
     /// The fields a message carries: `Id` first, then the selected fields in ASCII order, each once.
     pub fn wire_fields(&self) -> Vec<&str> {
-        let mut rest: Vec<&str> = self.fields.iter().map(String::as_str).filter(|f| *f != "Id").collect();
+        let mut rest: Vec<&str> = self
+            .fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| *f != "Id")
+            .collect();
         rest.sort_unstable();
         rest.dedup();
         let mut out = Vec::with_capacity(rest.len() + 1);

@@ -190,7 +190,10 @@ impl IdGenerator {
     /// epoch. A clock that steps back does not break ordering: the last used millisecond is kept.
     pub fn next(&self, key_prefix: &str, now_ms: u64) -> SfId {
         let (ms, seq) = {
-            let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             let (last_ms, last_seq) = *state;
             let next = if now_ms > last_ms {
                 // Start low in the space so one millisecond can hold many ids before spilling over.
@@ -249,14 +252,20 @@ mod tests {
     #[test]
     fn strict_parse_rejects_bad_checksum_lenient_accepts() {
         assert!(SfId::parse_with("5007000000OFL5FAAA", true).is_err());
-        assert_eq!(SfId::parse("5007000000OFL5FAAA").unwrap().as_str(), "5007000000OFL5FAAA");
+        assert_eq!(
+            SfId::parse("5007000000OFL5FAAA").unwrap().as_str(),
+            "5007000000OFL5FAAA"
+        );
         assert!(SfId::parse_with("5007000000OFL5Faax", true).is_ok());
     }
 
     #[test]
     fn rejects_wrong_length_and_characters() {
         assert!(matches!(SfId::parse("500"), Err(IdError::Length(_, 3))));
-        assert!(matches!(SfId::parse("5007000000OFL5-"), Err(IdError::Character(_))));
+        assert!(matches!(
+            SfId::parse("5007000000OFL5-"),
+            Err(IdError::Character(_))
+        ));
     }
 
     #[test]
@@ -276,7 +285,10 @@ mod tests {
             assert!(id.has_valid_checksum());
             assert!(SfId::parse_prefixed(id.as_str(), "500").is_ok());
             if let Some(previous) = &last {
-                assert!(previous.as_str()[..15] < id.as_str()[..15], "{previous} !< {id}");
+                assert!(
+                    previous.as_str()[..15] < id.as_str()[..15],
+                    "{previous} !< {id}"
+                );
             }
             last = Some(id);
         }

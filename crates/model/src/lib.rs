@@ -10,6 +10,6 @@ pub mod value;
 
 pub use action::{OutboundAction, PayloadMode};
 pub use id::{IdError, IdGenerator, SfId};
-pub use rule::{CriteriaItem, Criteria, Rule, TriggerType};
+pub use rule::{Criteria, CriteriaItem, Rule, TriggerType};
 pub use schema::{CaseStatus, FieldDef, ObjectSchema, SchemaError};
 pub use value::{FieldType, FieldValue, Record, ValueError};

@@ -124,7 +124,11 @@ impl ObjectSchema {
     }
 
     /// A further object (Account, Contact, a custom object) with the system fields plus `fields`.
-    pub fn custom(name: &str, key_prefix: &str, fields: impl IntoIterator<Item = FieldDef>) -> Self {
+    pub fn custom(
+        name: &str,
+        key_prefix: &str,
+        fields: impl IntoIterator<Item = FieldDef>,
+    ) -> Self {
         let mut map: BTreeMap<String, FieldDef> = SYSTEM_FIELDS
             .iter()
             .map(|(n, t)| {
@@ -158,7 +162,10 @@ impl ObjectSchema {
 
     /// Validates a client's JSON body for insert or update: every field must exist, be writable and
     /// hold a value of its type. Returns the typed changes (None = set to null) or every error found.
-    pub fn typed_changes(&self, body: &Map<String, Json>) -> Result<Vec<(String, Option<FieldValue>)>, Vec<SchemaError>> {
+    pub fn typed_changes(
+        &self,
+        body: &Map<String, Json>,
+    ) -> Result<Vec<(String, Option<FieldValue>)>, Vec<SchemaError>> {
         let mut changes = Vec::with_capacity(body.len());
         let mut errors = Vec::new();
         for (name, json) in body {
@@ -191,7 +198,11 @@ impl ObjectSchema {
                 )),
             }
         }
-        if errors.is_empty() { Ok(changes) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -225,6 +236,9 @@ mod tests {
     fn null_clears_a_field() {
         let schema = ObjectSchema::case();
         let body: Map<String, Json> = serde_json::from_str(r#"{"Subject":null}"#).unwrap();
-        assert_eq!(schema.typed_changes(&body).unwrap(), vec![("Subject".to_owned(), None)]);
+        assert_eq!(
+            schema.typed_changes(&body).unwrap(),
+            vec![("Subject".to_owned(), None)]
+        );
     }
 }

@@ -115,7 +115,9 @@ impl FieldValue {
             FieldValue::Date(d) => {
                 let _ = write!(out, "{}", d.format("%Y-%m-%d"));
             }
-            FieldValue::DateTime(t) => out.push_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            FieldValue::DateTime(t) => {
+                out.push_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+            }
             FieldValue::MultiPicklist(values) => {
                 for (i, v) in values.iter().enumerate() {
                     if i > 0 {
@@ -144,18 +146,24 @@ impl FieldValue {
                     .parse()
                     .map_err(|_| invalid(format!("{text:?} is not an integer")))?,
             ),
-            FieldType::Double | FieldType::Currency | FieldType::Percent => {
-                FieldValue::Double(parse_xsd_double(text).ok_or_else(|| invalid(format!("{text:?} is not a number")))?)
-            }
+            FieldType::Double | FieldType::Currency | FieldType::Percent => FieldValue::Double(
+                parse_xsd_double(text)
+                    .ok_or_else(|| invalid(format!("{text:?} is not a number")))?,
+            ),
             FieldType::Date => FieldValue::Date(
                 NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
                     .map_err(|_| invalid(format!("{text:?} is not a date (YYYY-MM-DD)")))?,
             ),
             FieldType::Datetime => FieldValue::DateTime(parse_datetime(text).ok_or_else(|| {
-                invalid(format!("{text:?} is not a dateTime (YYYY-MM-DDThh:mm:ss[.sss]Z or with an offset)"))
+                invalid(format!(
+                    "{text:?} is not a dateTime (YYYY-MM-DDThh:mm:ss[.sss]Z or with an offset)"
+                ))
             })?),
             FieldType::Multipicklist => FieldValue::MultiPicklist(
-                text.split(';').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                text.split(';')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             ),
             FieldType::Id | FieldType::Reference => {
                 let id = SfId::parse(text.trim()).map_err(|e| invalid(e.to_string()))?;
@@ -167,7 +175,11 @@ impl FieldValue {
 
     /// Converts a JSON value (REST API input, stored records) into a value of `ftype`. Strings are
     /// accepted for every type in their canonical text form.
-    pub fn from_json(field: &str, ftype: FieldType, json: &serde_json::Value) -> Result<Option<Self>, ValueError> {
+    pub fn from_json(
+        field: &str,
+        ftype: FieldType,
+        json: &serde_json::Value,
+    ) -> Result<Option<Self>, ValueError> {
         use serde_json::Value as J;
         let wrong = |expected: &'static str| ValueError::WrongType {
             field: field.to_owned(),
@@ -190,11 +202,17 @@ impl FieldValue {
             (FieldType::Double | FieldType::Currency | FieldType::Percent, J::String(s)) => {
                 Self::parse_wire(field, ftype, s)?
             }
-            (FieldType::Double | FieldType::Currency | FieldType::Percent, _) => return Err(wrong("a number")),
+            (FieldType::Double | FieldType::Currency | FieldType::Percent, _) => {
+                return Err(wrong("a number"));
+            }
             (FieldType::Multipicklist, J::Array(items)) => FieldValue::MultiPicklist(
                 items
                     .iter()
-                    .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| wrong("a list of strings")))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| wrong("a list of strings"))
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             (_, J::String(s)) => Self::parse_wire(field, ftype, s)?,
@@ -209,7 +227,9 @@ impl FieldValue {
             FieldValue::Text(s) => J::String(s.clone()),
             FieldValue::Bool(b) => J::Bool(*b),
             FieldValue::Int(i) => J::from(*i),
-            FieldValue::Double(d) => serde_json::Number::from_f64(*d).map(J::Number).unwrap_or(J::Null),
+            FieldValue::Double(d) => serde_json::Number::from_f64(*d)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             FieldValue::MultiPicklist(values) => J::String(values.join(";")),
             other => J::String(other.to_wire()),
         }
@@ -282,7 +302,8 @@ pub fn parse_xsd_double(text: &str) -> Option<f64> {
     };
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int_part.is_empty() && frac_part.is_empty() || !digits_ok(int_part) || !digits_ok(frac_part) {
+    if int_part.is_empty() && frac_part.is_empty() || !digits_ok(int_part) || !digits_ok(frac_part)
+    {
         return None;
     }
     if let Some(exp) = exponent {
@@ -305,13 +326,17 @@ pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
         .map(|naive| Utc.from_utc_datetime(&naive))
         .or_else(|| {
             // Salesforce REST writes offsets without a colon: 2024-03-14T09:26:53.000+0000.
-            DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z").ok().map(|dt| dt.with_timezone(&Utc))
+            DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
+                .ok()
+                .map(|dt| dt.with_timezone(&Utc))
         })
 }
 
 /// Truncates to the millisecond precision Salesforce keeps.
 pub fn millis(t: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(t.timestamp_millis()).single().unwrap_or(t)
+    Utc.timestamp_millis_opt(t.timestamp_millis())
+        .single()
+        .unwrap_or(t)
 }
 
 /// A record of some object type. Null fields are absent. Field names are API names; a `BTreeMap` keeps
@@ -340,7 +365,10 @@ impl Record {
     }
 
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
+        self.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect()
     }
 }
 
@@ -369,7 +397,14 @@ mod tests {
 
     #[test]
     fn xsd_double_forms() {
-        for (text, value) in [("1", 1.0), ("1.", 1.0), (".5", 0.5), ("-1.5E3", -1500.0), ("+2e-2", 0.02), (" 3.0 ", 3.0)] {
+        for (text, value) in [
+            ("1", 1.0),
+            ("1.", 1.0),
+            (".5", 0.5),
+            ("-1.5E3", -1500.0),
+            ("+2e-2", 0.02),
+            (" 3.0 ", 3.0),
+        ] {
             assert_eq!(parse_xsd_double(text), Some(value), "{text}");
         }
         assert_eq!(parse_xsd_double("INF"), Some(f64::INFINITY));
@@ -382,8 +417,14 @@ mod tests {
     #[test]
     fn datetimes_are_utc_with_milliseconds() {
         let t = parse_datetime("2024-03-14T10:26:53.5+01:00").unwrap();
-        assert_eq!(FieldValue::DateTime(t).to_wire(), "2024-03-14T09:26:53.500Z");
+        assert_eq!(
+            FieldValue::DateTime(t).to_wire(),
+            "2024-03-14T09:26:53.500Z"
+        );
         let t = parse_datetime("2024-03-14T09:26:53.000+0000").unwrap();
-        assert_eq!(FieldValue::DateTime(t).to_wire(), "2024-03-14T09:26:53.000Z");
+        assert_eq!(
+            FieldValue::DateTime(t).to_wire(),
+            "2024-03-14T09:26:53.000Z"
+        );
     }
 }

@@ -1,0 +1,390 @@
+//! The behaviour every backend must show, as one suite. A backend's tests call [`run_all`] on a fresh,
+//! empty store. Panics (assertion failures) name the broken property.
+
+use crate::*;
+
+fn notification(id: &str, action: &str, record: &str, created: Millis) -> NewNotification {
+    NewNotification {
+        id: id.to_owned(),
+        action: action.to_owned(),
+        endpoint: format!("http://127.0.0.1:9/{action}"),
+        object: "Case".to_owned(),
+        record_id: record.to_owned(),
+        snapshot: format!(r#"{{"Id":"{record}"}}"#),
+        created,
+    }
+}
+
+fn write(
+    id: &str,
+    version: Option<i64>,
+    notifications: Vec<NewNotification>,
+    now: Millis,
+) -> RecordWrite {
+    RecordWrite {
+        object: "Case".to_owned(),
+        id: id.to_owned(),
+        data: format!(r#"{{"Id":"{id}","v":{}}}"#, version.unwrap_or(0)),
+        deleted: false,
+        expected_version: version,
+        notifications,
+        now,
+    }
+}
+
+fn received(id: &str, record: &str, version: Option<Millis>, at: Millis) -> ReceivedNotification {
+    ReceivedNotification {
+        id: id.to_owned(),
+        route: "legacy".to_owned(),
+        organization_id: "00D5g000004XyZaEAK".to_owned(),
+        action_id: "04k5g000000AbCdAAK".to_owned(),
+        object_type: "Case".to_owned(),
+        record_id: Some(record.to_owned()),
+        version,
+        fields: format!(r#"[["Id","{record}"]]"#),
+        received: at,
+    }
+}
+
+/// Runs every check of the suite.
+pub async fn run_all<S: DeskStore + InboxStore>(store: &S) {
+    sequences_count_up(store).await;
+    record_and_outbox_commit_together(store).await;
+    claims_lease_and_expire(store).await;
+    attempts_decide_fates(store).await;
+    operator_retry_and_delete(store).await;
+    inbox_stores_each_id_once(store).await;
+    inbox_applies_in_version_order_and_quarantines(store).await;
+}
+
+async fn sequences_count_up<S: DeskStore>(store: &S) {
+    assert_eq!(store.next_sequence("CaseNumber").await.unwrap(), 1);
+    assert_eq!(store.next_sequence("CaseNumber").await.unwrap(), 2);
+    assert_eq!(store.next_sequence("Other").await.unwrap(), 1);
+}
+
+async fn record_and_outbox_commit_together<S: DeskStore>(store: &S) {
+    let v = store
+        .save_record(write(
+            "500A",
+            None,
+            vec![notification("04lA1", "a1", "500A", 1_000)],
+            1_000,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(v, 1);
+    let row = store
+        .get_record("Case", "500A")
+        .await
+        .unwrap()
+        .expect("record stored");
+    assert_eq!(row.version, 1);
+
+    // A second insert of the same id conflicts and queues nothing.
+    let dup = store
+        .save_record(write(
+            "500A",
+            None,
+            vec![notification("04lA2", "a1", "500A", 1_000)],
+            1_000,
+        ))
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(_))),
+        "duplicate insert: {dup:?}"
+    );
+    assert!(
+        store.get_notification("04lA2").await.unwrap().is_none(),
+        "outbox row of a failed write must not exist"
+    );
+
+    // A stale update conflicts and queues nothing; a current one succeeds with its notifications.
+    let stale = store
+        .save_record(write(
+            "500A",
+            Some(7),
+            vec![notification("04lA3", "a1", "500A", 2_000)],
+            2_000,
+        ))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))));
+    assert!(store.get_notification("04lA3").await.unwrap().is_none());
+    let v2 = store
+        .save_record(write(
+            "500A",
+            Some(1),
+            vec![notification("04lA4", "a1", "500A", 2_000)],
+            2_000,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(v2, 2);
+    let rows = store
+        .get_records(&["500A".to_owned(), "nope".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].version, 2);
+    let queued = store
+        .get_notification("04lA4")
+        .await
+        .unwrap()
+        .expect("queued with the write");
+    assert_eq!(queued.state, NotificationState::Pending);
+    assert_eq!(queued.next_attempt, 2_000);
+}
+
+async fn claims_lease_and_expire<S: DeskStore>(store: &S) {
+    let ns = (0..5)
+        .map(|i| notification(&format!("04lB{i}"), "b", "500B", 10_000 + i))
+        .collect();
+    store
+        .save_record(write("500B", None, ns, 10_000))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_actions(9_999)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a != "b"),
+        "not due before next_attempt"
+    );
+    assert!(
+        store
+            .due_actions(20_000)
+            .await
+            .unwrap()
+            .contains(&"b".to_owned())
+    );
+
+    let first = store.claim("b", 20_000, 80_000, 3).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["04lB0", "04lB1", "04lB2"],
+        "oldest first, limited"
+    );
+    let second = store.claim("b", 20_000, 80_000, 10).await.unwrap();
+    assert_eq!(
+        second.len(),
+        2,
+        "leased notifications are not claimed twice"
+    );
+    assert!(
+        store
+            .claim("b", 20_001, 80_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_due().await.unwrap().map(|t| t >= 1_000),
+        Some(true)
+    );
+
+    // A lease that runs out makes the notifications claimable again (the holder died).
+    let again = store.claim("b", 80_000, 140_000, 10).await.unwrap();
+    assert_eq!(again.len(), 5, "expired leases are reclaimed");
+    let ids: Vec<String> = again.iter().map(|n| n.id.clone()).collect();
+    store.release(&ids).await.unwrap();
+    assert_eq!(
+        store.claim("b", 80_001, 140_000, 10).await.unwrap().len(),
+        5,
+        "released claims are due at once"
+    );
+}
+
+async fn attempts_decide_fates<S: DeskStore>(store: &S) {
+    let ids: Vec<String> = (0..5).map(|i| format!("04lB{i}")).collect();
+    let attempt = AttemptRecord {
+        action: "b".into(),
+        endpoint: "http://127.0.0.1:9/b".into(),
+        started: 150_000,
+        duration_ms: 12,
+        http_status: Some(503),
+        delivered: false,
+        reason: Some("HTTP 503".into()),
+        notification_ids: ids.clone(),
+    };
+    store
+        .finish_attempt(
+            attempt.clone(),
+            vec![
+                (ids[0].clone(), AfterAttempt::Delivered),
+                (
+                    ids[1].clone(),
+                    AfterAttempt::Retry {
+                        next_attempt: 180_000,
+                    },
+                ),
+                (ids[2].clone(), AfterAttempt::Expired { keep: true }),
+                (ids[3].clone(), AfterAttempt::Expired { keep: false }),
+                (
+                    ids[4].clone(),
+                    AfterAttempt::Retry {
+                        next_attempt: 190_000,
+                    },
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    let get = |i: usize| {
+        let id = ids[i].clone();
+        async move { store.get_notification(&id).await.unwrap().unwrap() }
+    };
+    let delivered = get(0).await;
+    assert_eq!(delivered.state, NotificationState::Delivered);
+    assert_eq!(delivered.finished, Some(150_012));
+    let retry = get(1).await;
+    assert_eq!(
+        (retry.state, retry.attempts, retry.next_attempt),
+        (NotificationState::Pending, 1, 180_000)
+    );
+    assert_eq!(retry.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(get(2).await.state, NotificationState::Failed);
+    assert!(
+        get(2)
+            .await
+            .last_error
+            .unwrap_or_default()
+            .contains("expired")
+    );
+    assert_eq!(get(3).await.state, NotificationState::Dropped);
+
+    let log = store.attempts(Some("04lB1"), 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].http_status, Some(503));
+    assert_eq!(log[0].notification_ids, ids);
+    assert!(store.attempts(None, 0).await.unwrap().len() >= 1);
+
+    // A notification already delivered is not changed by a late result of a stale lease holder.
+    store
+        .finish_attempt(
+            attempt,
+            vec![(ids[0].clone(), AfterAttempt::Retry { next_attempt: 1 })],
+        )
+        .await
+        .unwrap();
+    assert_eq!(get(0).await.state, NotificationState::Delivered);
+}
+
+async fn operator_retry_and_delete<S: DeskStore>(store: &S) {
+    // 04lB1 is pending until 180_000; retry makes it due now. 04lB2 failed; resend makes it pending.
+    let n = store
+        .retry_now(&["04lB1".into(), "04lB2".into(), "04lB0".into()], 160_000)
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "delivered notifications are not re-sent by retry");
+    let b1 = store.get_notification("04lB1").await.unwrap().unwrap();
+    assert_eq!(b1.next_attempt, 160_000);
+    let b2 = store.get_notification("04lB2").await.unwrap().unwrap();
+    assert_eq!(b2.state, NotificationState::Pending);
+
+    let deleted = store
+        .delete_notifications(&["04lB4".into(), "04lB0".into()], "alice", 170_000)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let b4 = store.get_notification("04lB4").await.unwrap().unwrap();
+    assert_eq!(b4.state, NotificationState::Deleted);
+    assert_eq!(b4.note.as_deref(), Some("deleted by alice"));
+    assert_eq!(b4.finished, Some(170_000));
+
+    let failed_or_pending = store
+        .list_queue(&QueueFilter {
+            action: Some("b".into()),
+            states: vec![NotificationState::Pending],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = failed_or_pending.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, vec!["04lB1", "04lB2"]);
+    let counts = store.queue_counts().await.unwrap();
+    assert_eq!(counts.deleted, 1);
+    assert_eq!(counts.dropped, 1);
+    assert!(counts.delivered >= 1);
+}
+
+async fn inbox_stores_each_id_once<S: InboxStore>(store: &S) {
+    let batch = vec![
+        received("04lI1", "500I", Some(5), 1),
+        received("04lI2", "500I", Some(3), 1),
+    ];
+    assert_eq!(store.store_received(batch.clone()).await.unwrap(), 2);
+    assert_eq!(
+        store.store_received(batch).await.unwrap(),
+        0,
+        "a repeat stores nothing"
+    );
+    // Concurrent copies of the same notification: stored once, both succeed.
+    let (a, b) = tokio::join!(
+        store.store_received(vec![received("04lI3", "500J", None, 2)]),
+        store.store_received(vec![received("04lI3", "500J", None, 2)])
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    let row = store.get_received("04lI1").await.unwrap().unwrap();
+    assert_eq!(row.state, InboxState::Received);
+    assert_eq!(row.fields, r#"[["Id","500I"]]"#);
+    assert_eq!(store.inbox_counts().await.unwrap().received, 3);
+}
+
+async fn inbox_applies_in_version_order_and_quarantines<S: InboxStore>(store: &S) {
+    let due = store.due_for_apply(10, 100).await.unwrap();
+    let order: Vec<&str> = due.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        order,
+        vec!["04lI2", "04lI1", "04lI3"],
+        "per record, oldest version first"
+    );
+    store
+        .record_applied(
+            vec![
+                ("04lI2".into(), ApplyOutcome::Applied),
+                ("04lI1".into(), ApplyOutcome::Stale("older".into())),
+            ],
+            11,
+        )
+        .await
+        .unwrap();
+    store
+        .record_apply_failure("04lI3", "locked", Some(500), 12)
+        .await
+        .unwrap();
+    assert!(
+        store.due_for_apply(100, 100).await.unwrap().is_empty(),
+        "retry waits for its time"
+    );
+    assert_eq!(store.next_apply_due().await.unwrap(), Some(500));
+    store
+        .record_apply_failure("04lI3", "bad data", None, 600)
+        .await
+        .unwrap();
+    let q = store.get_received("04lI3").await.unwrap().unwrap();
+    assert_eq!((q.state, q.attempts), (InboxState::Quarantined, 2));
+    assert_eq!(q.last_error.as_deref(), Some("bad data"));
+    let quarantined = store
+        .list_inbox(&InboxFilter {
+            states: vec![InboxState::Quarantined],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(store.replay(&["04lI3".into()], 700).await.unwrap(), 1);
+    assert_eq!(store.due_for_apply(700, 10).await.unwrap().len(), 1);
+    let counts = store.inbox_counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.applied,
+            counts.stale,
+            counts.received,
+            counts.quarantined
+        ),
+        (1, 1, 1, 0)
+    );
+}
