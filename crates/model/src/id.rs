@@ -121,6 +121,25 @@ impl SfId {
         self.0[..15] == other.0[..15]
     }
 
+    /// A stable id for something that has a name but no stored id (an action defined in config or
+    /// imported from metadata): the same `key_prefix` and `seed` always give the same id.
+    pub fn derived(key_prefix: &str, seed: &str) -> SfId {
+        // FNV-1a: stable across Rust versions and platforms, unlike the std hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in seed.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let mut head = [b'0'; 15];
+        let prefix = key_prefix.as_bytes();
+        head[..3].copy_from_slice(&prefix[..3.min(prefix.len())]);
+        write_base62(hash % 62u64.pow(10), &mut head[5..15]);
+        let mut full = [0u8; 18];
+        full[..15].copy_from_slice(&head);
+        full[15..].copy_from_slice(&checksum(&head));
+        SfId(full)
+    }
+
     pub fn has_valid_checksum(&self) -> bool {
         let mut head = [0u8; 15];
         head.copy_from_slice(&self.0[..15]);
@@ -292,6 +311,15 @@ mod tests {
             }
             last = Some(id);
         }
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_valid() {
+        let a = SfId::derived("04k", "Case.Close_To_Legacy");
+        assert_eq!(a, SfId::derived("04k", "Case.Close_To_Legacy"));
+        assert_ne!(a, SfId::derived("04k", "Case.Other"));
+        assert!(a.has_valid_checksum());
+        assert_eq!(a.key_prefix(), "04k");
     }
 
     #[test]
