@@ -1,0 +1,164 @@
+//! The desk's REST API in the shape of Salesforce's sObject REST: handlers parse, call the desk, and
+//! map its errors to Salesforce's error body (`[{"message", "errorCode", "fields"}]`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use desk::{Desk, DeskError};
+use serde_json::{Map, Value, json};
+
+pub const API_VERSION: &str = "60.0";
+
+pub fn router(desk: Arc<Desk>) -> Router {
+    Router::new()
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
+        .route("/services/data/{version}/sobjects/{object}", axum::routing::post(create))
+        .route(
+            "/services/data/{version}/sobjects/{object}/{id}",
+            get(read).patch(update).delete(remove),
+        )
+        .route("/admin/queue/counts", get(queue_counts))
+        .with_state(desk)
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>, fields: &[String]) -> Response {
+    let body = json!([{ "message": message.into(), "errorCode": code, "fields": fields }]);
+    (status, Json(body)).into_response()
+}
+
+fn desk_error(e: DeskError) -> Response {
+    match e {
+        DeskError::UnknownObject(object) => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("The requested resource does not exist: sObject type '{object}' is not supported."),
+            &[],
+        ),
+        DeskError::NotFound { .. } => error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", &[]),
+        DeskError::Invalid(errors) => (StatusCode::BAD_REQUEST, Json(json!(errors))).into_response(),
+        DeskError::Contended => error(StatusCode::CONFLICT, "UNABLE_TO_LOCK_ROW", e.to_string(), &[]),
+        DeskError::Store(store::StoreError::Unavailable(m)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", m, &[])
+        }
+        DeskError::Store(other) => {
+            tracing::error!("desk storage error: {other}");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_EXCEPTION", other.to_string(), &[])
+        }
+    }
+}
+
+/// Parses a JSON object body with an error in Salesforce's shape for anything else.
+fn json_object(body: &Bytes) -> Result<Map<String, Value>, Response> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "the request body must be a JSON object of field names and values",
+            &[],
+        )),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", format!("the request body is not valid JSON: {e}"), &[])),
+    }
+}
+
+fn check_version(version: &str) -> Result<(), Response> {
+    let ok = version
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(major, minor)| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) && minor == "0");
+    if ok {
+        Ok(())
+    } else {
+        Err(error(StatusCode::NOT_FOUND, "NOT_FOUND", format!("The requested resource does not exist: API version {version:?}"), &[]))
+    }
+}
+
+async fn versions() -> Json<Value> {
+    let list: Vec<Value> = (50..=60)
+        .map(|v| json!({ "label": format!("v{v}.0"), "url": format!("/services/data/v{v}.0"), "version": format!("{v}.0") }))
+        .collect();
+    Json(Value::Array(list))
+}
+
+async fn create(State(desk): State<Arc<Desk>>, Path((version, object)): Path<(String, String)>, body: Bytes) -> Response {
+    if let Err(r) = check_version(&version) {
+        return r;
+    }
+    let fields = match json_object(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    match desk.create(&object, &fields).await {
+        Ok(saved) => (
+            StatusCode::CREATED,
+            Json(json!({ "id": saved.record.id.as_str(), "success": true, "errors": [] })),
+        )
+            .into_response(),
+        Err(e) => desk_error(e),
+    }
+}
+
+async fn read(State(desk): State<Arc<Desk>>, Path((version, object, id)): Path<(String, String, String)>) -> Response {
+    if let Err(r) = check_version(&version) {
+        return r;
+    }
+    match desk.get(&object, &id).await {
+        Ok(record) => {
+            let mut body = Map::new();
+            body.insert(
+                "attributes".into(),
+                json!({ "type": object, "url": format!("/services/data/{version}/sobjects/{object}/{}", record.id) }),
+            );
+            // Salesforce returns every field of the object, null where empty.
+            if let Some(schema) = desk.catalog().schema(&object) {
+                for name in schema.fields.keys() {
+                    body.insert(name.clone(), record.get(name).map(|v| v.to_json()).unwrap_or(Value::Null));
+                }
+            }
+            Json(Value::Object(body)).into_response()
+        }
+        Err(e) => desk_error(e),
+    }
+}
+
+async fn update(
+    State(desk): State<Arc<Desk>>,
+    Path((version, object, id)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_version(&version) {
+        return r;
+    }
+    let fields = match json_object(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    match desk.update(&object, &id, &fields).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => desk_error(e),
+    }
+}
+
+async fn remove(State(desk): State<Arc<Desk>>, Path((version, object, id)): Path<(String, String, String)>) -> Response {
+    if let Err(r) = check_version(&version) {
+        return r;
+    }
+    match desk.delete(&object, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => desk_error(e),
+    }
+}
+
+async fn queue_counts(State(desk): State<Arc<Desk>>) -> Response {
+    match desk.store().queue_counts().await {
+        Ok(counts) => Json(json!(counts)).into_response(),
+        Err(e) => desk_error(DeskError::Store(e)),
+    }
+}

@@ -1,0 +1,148 @@
+//! The `casewire` binary: configuration, command line, HTTP wiring and shutdown.
+
+mod config;
+mod demo;
+mod http;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "casewire", version, about = "Salesforce-style outbound messaging, both sides, in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a desk and an inbox in one process and watch closed cases reach a legacy database.
+    Demo(demo::DemoArgs),
+    /// Run the roles (desk, inbox) that a configuration file enables.
+    Serve {
+        #[arg(long, short, env = "CASEWIRE_CONFIG", default_value = "casewire.toml")]
+        config: PathBuf,
+    },
+    /// Work with outbound-message SOAP payloads.
+    Soap {
+        #[command(subcommand)]
+        command: SoapCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SoapCommand {
+    /// Print what an outbound-message request carries, as JSON.
+    Parse {
+        /// The request body (`-` for standard input).
+        file: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CASEWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let json = std::env::var("CASEWIRE_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    // reqwest is built without a default TLS crypto provider; ring is the one casewire ships.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let result = match cli.command {
+        Command::Soap {
+            command: SoapCommand::Parse { file },
+        } => soap_parse(&file),
+        Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
+        Command::Serve { config } => runtime().and_then(|rt| rt.block_on(serve(config))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("casewire: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| tracing::warn!("metrics disabled: {e}"))
+        .ok()
+}
+
+fn soap_parse(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let body = if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        buf
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    match soap::parse_notifications(&body, &soap::Limits::default()) {
+        Ok(message) => {
+            println!("{}", serde_json::to_string_pretty(&message)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("casewire: {}: not a valid outbound message: {e}", file.display());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
+    let config = config::Config::load(&path)?;
+    let running = server::start(&config, server::Listeners::default(), metrics_handle()).await?;
+    if let Some(addr) = running.desk_addr {
+        eprintln!("casewire: desk listening on http://{addr}");
+    }
+    if let Some(addr) = running.inbox_addr {
+        eprintln!("casewire: inbox listening on http://{addr}/inbox/{{route}}");
+    }
+    shutdown_signal().await;
+    eprintln!("casewire: shutting down");
+    running.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
