@@ -181,7 +181,9 @@ impl Default for ApplierConfig {
 /// Durations are written `150ms`, `30s`, `5m`, `2h` (or a bare number of seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let value: f64 = number
         .parse()
@@ -191,7 +193,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("{text:?}: unknown unit {other:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -212,7 +218,8 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         Self::parse(&text, path.parent().unwrap_or(Path::new(".")))
             .with_context(|| format!("invalid configuration in {}", path.display()))
     }
@@ -226,7 +233,11 @@ impl Config {
 
     /// A path from the file, relative to the file's folder.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -235,7 +246,10 @@ impl Config {
         }
         let d = &self.delivery;
         if d.max_batch == 0 || d.max_batch > 100 {
-            bail!("delivery.max_batch must be between 1 and 100 (Salesforce sends at most 100), not {}", d.max_batch);
+            bail!(
+                "delivery.max_batch must be between 1 and 100 (Salesforce sends at most 100), not {}",
+                d.max_batch
+            );
         }
         if d.per_endpoint == 0 {
             bail!("delivery.per_endpoint must be at least 1");
@@ -258,18 +272,30 @@ impl Config {
                 .or_else(|_| model::SfId::parse(&desk.organization_id))
                 .with_context(|| format!("desk.organization_id {:?}", desk.organization_id))?;
             for (i, action) in desk.actions.iter().enumerate() {
-                let url = reqwest::Url::parse(&action.endpoint_url)
-                    .with_context(|| format!("desk.actions[{i}] ({}): endpoint_url {:?}", action.name, action.endpoint_url))?;
+                let url = reqwest::Url::parse(&action.endpoint_url).with_context(|| {
+                    format!(
+                        "desk.actions[{i}] ({}): endpoint_url {:?}",
+                        action.name, action.endpoint_url
+                    )
+                })?;
                 if !matches!(url.scheme(), "http" | "https") {
-                    bail!("desk.actions[{i}] ({}): endpoint_url must be http or https, not {}", action.name, url.scheme());
+                    bail!(
+                        "desk.actions[{i}] ({}): endpoint_url must be http or https, not {}",
+                        action.name,
+                        url.scheme()
+                    );
                 }
                 if let Some(id) = &action.id {
-                    model::SfId::parse(id).with_context(|| format!("desk.actions[{i}] ({}): id", action.name))?;
+                    model::SfId::parse(id)
+                        .with_context(|| format!("desk.actions[{i}] ({}): id", action.name))?;
                 }
             }
             for (i, rule) in desk.rules.iter().enumerate() {
                 if rule.formula.is_some() && !rule.criteria.is_empty() {
-                    bail!("desk.rules[{i}] ({}): give either criteria or a formula, not both", rule.name);
+                    bail!(
+                        "desk.rules[{i}] ({}): give either criteria or a formula, not both",
+                        rule.name
+                    );
                 }
             }
         }
@@ -277,14 +303,28 @@ impl Config {
             let mut seen = std::collections::HashSet::new();
             for (i, route) in inbox.routes.iter().enumerate() {
                 if !seen.insert(&route.name) {
-                    bail!("inbox.routes[{i}]: a second route is named {:?}", route.name);
+                    bail!(
+                        "inbox.routes[{i}]: a second route is named {:?}",
+                        route.name
+                    );
                 }
-                if route.name.is_empty() || !route.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                    bail!("inbox.routes[{i}]: name {:?} must be letters, digits, - or _", route.name);
+                if route.name.is_empty()
+                    || !route
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    bail!(
+                        "inbox.routes[{i}]: name {:?} must be letters, digits, - or _",
+                        route.name
+                    );
                 }
                 for org in &route.allowed_organization_ids {
                     inbox::org_id_for_allowlist(org).with_context(|| {
-                        format!("inbox.routes[{i}] ({}): allowed_organization_ids entry {org:?}", route.name)
+                        format!(
+                            "inbox.routes[{i}] ({}): allowed_organization_ids entry {org:?}",
+                            route.name
+                        )
                     })?;
                 }
             }
@@ -334,7 +374,10 @@ impl DeskConfig {
                     .as_deref()
                     .and_then(|id| model::SfId::parse(id).ok())
                     .unwrap_or_else(|| {
-                        model::SfId::derived(model::id::prefix::OUTBOUND_MESSAGE, &format!("{}.{}", a.object, a.name))
+                        model::SfId::derived(
+                            model::id::prefix::OUTBOUND_MESSAGE,
+                            &format!("{}.{}", a.object, a.name),
+                        )
                     }),
                 object: a.object.clone(),
                 endpoint_url: a.endpoint_url.clone(),
@@ -380,7 +423,11 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
     }
 
@@ -401,7 +448,10 @@ mod tests {
             retry_base = "soon"
         "#;
         let err = format!("{:#}", Config::parse(bad, Path::new(".")).unwrap_err());
-        assert!(err.contains("retry_base") && err.contains("not a duration"), "{err}");
+        assert!(
+            err.contains("retry_base") && err.contains("not a duration"),
+            "{err}"
+        );
 
         let bad = r#"
             [inbox]
@@ -416,6 +466,9 @@ mod tests {
             statements = ["SELECT 1"]
         "#;
         let err = format!("{:#}", Config::parse(bad, Path::new(".")).unwrap_err());
-        assert!(err.contains("allowed_organization_ids") && err.contains("00Dshort"), "{err}");
+        assert!(
+            err.contains("allowed_organization_ids") && err.contains("00Dshort"),
+            "{err}"
+        );
     }
 }

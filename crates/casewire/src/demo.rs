@@ -115,7 +115,9 @@ fn remove_demo_files(dir: &Path) -> anyhow::Result<()> {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()));
+                }
             }
         }
     }
@@ -123,17 +125,26 @@ fn remove_demo_files(dir: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let dir = args.dir.canonicalize()?;
     let (config_path, listeners) = match &args.config {
         Some(path) => (path.clone(), Listeners::default()),
         None => {
             remove_demo_files(&dir)?;
-            let desk = TcpListener::bind("127.0.0.1:0").await.context("cannot open a loopback port")?;
-            let inbox = TcpListener::bind("127.0.0.1:0").await.context("cannot open a loopback port")?;
+            let desk = TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot open a loopback port")?;
+            let inbox = TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot open a loopback port")?;
             let path = dir.join("casewire.toml");
-            let text = demo_config(&desk.local_addr()?.to_string(), &inbox.local_addr()?.to_string());
-            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            let text = demo_config(
+                &desk.local_addr()?.to_string(),
+                &inbox.local_addr()?.to_string(),
+            );
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             (
                 path,
                 Listeners {
@@ -147,17 +158,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let legacy_path = legacy_database(&config)?;
     let running = server::start(&config, listeners, None).await?;
     let (Some(desk_addr), Some(inbox_addr)) = (running.desk_addr, running.inbox_addr) else {
-        bail!("the demo needs both a [desk] and an [inbox] in {}", config_path.display());
+        bail!(
+            "the demo needs both a [desk] and an [inbox] in {}",
+            config_path.display()
+        );
     };
     let base = format!("http://{desk_addr}/services/data/v60.0/sobjects/Case");
-    println!("casewire demo: desk on http://{desk_addr}, inbox on http://{inbox_addr}/inbox/legacy");
+    println!(
+        "casewire demo: desk on http://{desk_addr}, inbox on http://{inbox_addr}/inbox/legacy"
+    );
 
     let client = reqwest::Client::new();
     let mut ids = Vec::with_capacity(args.cases);
     for i in 1..=args.cases {
         let body = json!({ "Subject": format!("Demo case {i}: printer jam on floor {}", 1 + i % 5), "Origin": "Phone", "Priority": "Medium" });
-        let created: serde_json::Value = expect_status(client.post(&base).json(&body).send().await?, 201).await?.json().await?;
-        let id = created["id"].as_str().context("the desk answered a create without an id")?.to_owned();
+        let created: serde_json::Value =
+            expect_status(client.post(&base).json(&body).send().await?, 201)
+                .await?
+                .json()
+                .await?;
+        let id = created["id"]
+            .as_str()
+            .context("the desk answered a create without an id")?
+            .to_owned();
         ids.push(id);
     }
     println!("created {} cases through POST {base}", ids.len());
@@ -165,16 +188,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut closed_at: Vec<(String, DateTime<Utc>)> = Vec::with_capacity(ids.len());
     for id in &ids {
         let sent = Utc::now();
-        expect_status(client.patch(format!("{base}/{id}")).json(&json!({ "Status": "Closed" })).send().await?, 204).await?;
+        expect_status(
+            client
+                .patch(format!("{base}/{id}"))
+                .json(&json!({ "Status": "Closed" }))
+                .send()
+                .await?,
+            204,
+        )
+        .await?;
         closed_at.push((id.clone(), sent));
     }
-    println!("closed {} cases through PATCH {base}/{{id}}", closed_at.len());
+    println!(
+        "closed {} cases through PATCH {base}/{{id}}",
+        closed_at.len()
+    );
 
     let started = Instant::now();
     let mut last_reported = usize::MAX;
     let applied = loop {
         let applied = applied_times(&legacy_path).await.unwrap_or_default();
-        let done = closed_at.iter().filter(|(id, _)| applied.contains_key(id)).count();
+        let done = closed_at
+            .iter()
+            .filter(|(id, _)| applied.contains_key(id))
+            .count();
         if done != last_reported {
             println!("applied in the legacy database: {done}/{}", closed_at.len());
             last_reported = done;
@@ -197,18 +234,47 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let mut latencies: Vec<i64> = closed_at
         .iter()
-        .filter_map(|(id, sent)| applied.get(id).map(|at| (*at - *sent).num_milliseconds().max(0)))
+        .filter_map(|(id, sent)| {
+            applied
+                .get(id)
+                .map(|at| (*at - *sent).num_milliseconds().max(0))
+        })
         .collect();
     latencies.sort_unstable();
     print_tickets(&legacy_path).await?;
     let median = latencies[latencies.len() / 2];
     let worst = latencies[latencies.len() - 1];
     println!();
-    println!("close -> applied: median {median} ms, worst {worst} ms ({} cases)", latencies.len());
+    println!(
+        "close -> applied: median {median} ms, worst {worst} ms ({} cases)",
+        latencies.len()
+    );
     println!("files:");
     println!("  configuration    {}", config_path.display());
-    println!("  desk database    {}", config.resolve(Path::new(&config.desk.as_ref().map(|d| d.database.clone()).unwrap_or_default())).display());
-    println!("  inbox database   {}", config.resolve(Path::new(&config.inbox.as_ref().map(|i| i.database.clone()).unwrap_or_default())).display());
+    println!(
+        "  desk database    {}",
+        config
+            .resolve(Path::new(
+                &config
+                    .desk
+                    .as_ref()
+                    .map(|d| d.database.clone())
+                    .unwrap_or_default()
+            ))
+            .display()
+    );
+    println!(
+        "  inbox database   {}",
+        config
+            .resolve(Path::new(
+                &config
+                    .inbox
+                    .as_ref()
+                    .map(|i| i.database.clone())
+                    .unwrap_or_default()
+            ))
+            .display()
+    );
     println!("  legacy database  {}", legacy_path.display());
 
     if args.keep_running {
@@ -232,14 +298,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!(
             "  curl -s -X PATCH -H 'Content-Type: application/json' -d '{{\"Status\":\"Closed\"}}' http://{desk_addr}/services/data/v60.0/sobjects/Case/{example}"
         );
-        println!("see the legacy rows:  sqlite3 {} 'SELECT * FROM tickets'", legacy_path.display());
+        println!(
+            "see the legacy rows:  sqlite3 {} 'SELECT * FROM tickets'",
+            legacy_path.display()
+        );
         crate::shutdown_signal().await;
     }
     running.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn expect_status(response: reqwest::Response, status: u16) -> anyhow::Result<reqwest::Response> {
+async fn expect_status(
+    response: reqwest::Response,
+    status: u16,
+) -> anyhow::Result<reqwest::Response> {
     if response.status().as_u16() == status {
         return Ok(response);
     }
@@ -259,10 +331,15 @@ fn legacy_database(config: &Config) -> anyhow::Result<PathBuf> {
 }
 
 /// When each record was first applied, from the adapter's ledger.
-async fn applied_times(legacy: &Path) -> Result<std::collections::HashMap<String, DateTime<Utc>>, String> {
+async fn applied_times(
+    legacy: &Path,
+) -> Result<std::collections::HashMap<String, DateTime<Utc>>, String> {
     let path = legacy.to_path_buf();
     let rows = tokio::task::spawn_blocking(move || {
-        legacy_sql::inspect::query_sqlite(&path, "SELECT record_id, min(applied_at) FROM casewire_ledger GROUP BY record_id")
+        legacy_sql::inspect::query_sqlite(
+            &path,
+            "SELECT record_id, min(applied_at) FROM casewire_ledger GROUP BY record_id",
+        )
     })
     .await
     .map_err(|e| e.to_string())??;
@@ -288,10 +365,25 @@ async fn print_tickets(legacy: &Path) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!(e))?;
     println!();
     println!("legacy tickets table ({} rows):", rows.len());
-    println!("  {:<10} {:<8} {:<9} {:<26} subject", "case", "status", "is_closed", "closed_at");
+    println!(
+        "  {:<10} {:<8} {:<9} {:<26} subject",
+        "case", "status", "is_closed", "closed_at"
+    );
     for row in rows {
-        let cell = |i: usize| row.get(i).cloned().flatten().unwrap_or_else(|| "NULL".into());
-        println!("  {:<10} {:<8} {:<9} {:<26} {}", cell(0), cell(1), cell(2), cell(3), cell(4));
+        let cell = |i: usize| {
+            row.get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| "NULL".into())
+        };
+        println!(
+            "  {:<10} {:<8} {:<9} {:<26} {}",
+            cell(0),
+            cell(1),
+            cell(2),
+            cell(3),
+            cell(4)
+        );
     }
     Ok(())
 }

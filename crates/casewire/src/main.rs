@@ -12,7 +12,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "casewire", version, about = "Salesforce-style outbound messaging, both sides, in one binary")]
+#[command(
+    name = "casewire",
+    version,
+    about = "Salesforce-style outbound messaging, both sides, in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +51,9 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CASEWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     let json = std::env::var("CASEWIRE_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -104,7 +110,10 @@ fn soap_parse(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("casewire: {}: not a valid outbound message: {e}", file.display());
+            eprintln!(
+                "casewire: {}: not a valid outbound message: {e}",
+                file.display()
+            );
             Ok(ExitCode::from(2))
         }
     }

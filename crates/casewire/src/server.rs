@@ -37,15 +37,6 @@ impl Running {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
-
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
-
-    /// Waits until every task ended (after the token was cancelled elsewhere).
-    pub async fn wait(mut self) {
-        while self.tasks.join_next().await.is_some() {}
-    }
 }
 
 async fn bind(pre: Option<TcpListener>, address: &str, what: &str) -> anyhow::Result<TcpListener> {
@@ -57,7 +48,11 @@ async fn bind(pre: Option<TcpListener>, address: &str, what: &str) -> anyhow::Re
     }
 }
 
-pub async fn start(config: &Config, listeners: Listeners, metrics: Option<PrometheusHandle>) -> anyhow::Result<Running> {
+pub async fn start(
+    config: &Config,
+    listeners: Listeners,
+    metrics: Option<PrometheusHandle>,
+) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut running = Running {
@@ -80,9 +75,13 @@ pub async fn start(config: &Config, listeners: Listeners, metrics: Option<Promet
                 AdapterConfig::Sql(sql) => {
                     let mut sql = sql.clone();
                     if !sql.target.contains("://") {
-                        sql.target = config.resolve(std::path::Path::new(&sql.target)).display().to_string();
+                        sql.target = config
+                            .resolve(std::path::Path::new(&sql.target))
+                            .display()
+                            .to_string();
                     }
-                    legacy_sql::open(&sql).with_context(|| format!("inbox.routes[{i}] ({}).adapter", route.name))?
+                    legacy_sql::open(&sql)
+                        .with_context(|| format!("inbox.routes[{i}] ({}).adapter", route.name))?
                 }
             };
             let allowed = route
@@ -102,7 +101,12 @@ pub async fn start(config: &Config, listeners: Listeners, metrics: Option<Promet
             max_body_bytes: inbox_cfg.max_body_bytes,
             ..soap::Limits::default()
         };
-        let inbox = Arc::new(inbox::Inbox::new(store.clone(), routes, limits, signal.clone()));
+        let inbox = Arc::new(inbox::Inbox::new(
+            store.clone(),
+            routes,
+            limits,
+            signal.clone(),
+        ));
         let applier = inbox::Applier::new(store, adapters, config.applier_config(), signal);
         tasks.spawn(applier.run(shutdown.clone()));
 
@@ -111,7 +115,9 @@ pub async fn start(config: &Config, listeners: Listeners, metrics: Option<Promet
         let app = http::inbox_api::router(inbox).merge(http::operations(metrics.clone()));
         let token = shutdown.clone();
         tasks.spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await;
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
             if let Err(e) = served {
                 tracing::error!("inbox server stopped: {e}");
             }
@@ -128,7 +134,10 @@ pub async fn start(config: &Config, listeners: Listeners, metrics: Option<Promet
         running.desk_addr = Some(addr);
         let org = desk::Org {
             id: model::SfId::parse(&desk_cfg.organization_id)?,
-            instance_url: desk_cfg.instance_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+            instance_url: desk_cfg
+                .instance_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
         };
         let catalog = desk::Catalog::new(
             org,
@@ -140,13 +149,20 @@ pub async fn start(config: &Config, listeners: Listeners, metrics: Option<Promet
         .context("desk configuration")?;
         let catalog = Arc::new(catalog);
         let signal = Arc::new(Notify::new());
-        let engine = delivery::Engine::new(store.clone(), catalog.clone(), config.engine_config(), signal.clone())?;
+        let engine = delivery::Engine::new(
+            store.clone(),
+            catalog.clone(),
+            config.engine_config(),
+            signal.clone(),
+        )?;
         tasks.spawn(Arc::new(engine).run(shutdown.clone()));
         let desk = Arc::new(desk::Desk::new(store, catalog, signal));
         let app = http::desk_api::router(desk).merge(http::operations(metrics));
         let token = shutdown.clone();
         tasks.spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await;
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
             if let Err(e) = served {
                 tracing::error!("desk server stopped: {e}");
             }

@@ -29,7 +29,12 @@ fn expected_for(request: &std::path::Path) -> Value {
 }
 
 fn post(client: &reqwest::blocking::Client, url: &str, body: Vec<u8>) -> (u16, String, String) {
-    let response = client.post(url).header("Content-Type", "text/xml").body(body).send().unwrap();
+    let response = client
+        .post(url)
+        .header("Content-Type", "text/xml")
+        .body(body)
+        .send()
+        .unwrap();
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -42,8 +47,17 @@ fn post(client: &reqwest::blocking::Client, url: &str, body: Vec<u8>) -> (u16, S
 #[test]
 fn soap_parse_prints_each_requests_expected_json() {
     for request in files("requests") {
-        let out = Command::new(BIN).args(["soap", "parse"]).arg(&request).output().unwrap();
-        assert!(out.status.success(), "{}: {}", request.display(), String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .args(["soap", "parse"])
+            .arg(&request)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            request.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(printed, expected_for(&request), "{}", request.display());
     }
@@ -52,7 +66,11 @@ fn soap_parse_prints_each_requests_expected_json() {
 #[test]
 fn soap_parse_refuses_bad_input_with_the_reason() {
     for bad in files("bad") {
-        let out = Command::new(BIN).args(["soap", "parse"]).arg(&bad).output().unwrap();
+        let out = Command::new(BIN)
+            .args(["soap", "parse"])
+            .arg(&bad)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{}", bad.display());
         assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid outbound message"));
     }
@@ -62,7 +80,11 @@ fn soap_parse_refuses_bad_input_with_the_reason() {
 fn conformance_orgs() -> Vec<String> {
     let mut orgs: Vec<String> = files("requests")
         .iter()
-        .filter_map(|r| expected_for(r)["organization_id"].as_str().map(|o| o[..15].to_owned()))
+        .filter_map(|r| {
+            expected_for(r)["organization_id"]
+                .as_str()
+                .map(|o| o[..15].to_owned())
+        })
         .collect();
     orgs.sort();
     orgs.dedup();
@@ -82,7 +104,10 @@ fn inbox_acks_and_stores_every_request_exactly() {
         let (status, content_type, body) = post(&client, &url, std::fs::read(&request).unwrap());
         assert_eq!(status, 200, "{}: {body}", request.display());
         assert_eq!(content_type, "text/xml; charset=utf-8");
-        assert!(body.contains("notificationsResponse") && body.contains("<Ack>true</Ack>"), "{body}");
+        assert!(
+            body.contains("notificationsResponse") && body.contains("<Ack>true</Ack>"),
+            "{body}"
+        );
 
         // Acked means committed: the rows are there as soon as the answer is.
         let expected = expected_for(&request);
@@ -90,14 +115,21 @@ fn inbox_acks_and_stores_every_request_exactly() {
             let id = n["id"].as_str().unwrap();
             let rows = query(
                 &db,
-                &format!("SELECT object_type, fields, organization_id, action_id, record_id FROM inbox WHERE id = '{id}'"),
+                &format!(
+                    "SELECT object_type, fields, organization_id, action_id, record_id FROM inbox WHERE id = '{id}'"
+                ),
             );
             assert_eq!(rows.len(), 1, "{id} stored once");
             let row = &rows[0];
             assert_eq!(row[0].as_deref(), n["object_type"].as_str(), "{id}");
-            let stored: Vec<(String, Value)> = serde_json::from_str::<Vec<(String, Value)>>(row[1].as_deref().unwrap()).unwrap();
-            let expected_fields: Vec<(String, Value)> =
-                n["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let stored: Vec<(String, Value)> =
+                serde_json::from_str::<Vec<(String, Value)>>(row[1].as_deref().unwrap()).unwrap();
+            let expected_fields: Vec<(String, Value)> = n["fields"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let as_map = |v: &[(String, Value)]| v.iter().cloned().collect::<BTreeMap<_, _>>();
             assert_eq!(as_map(&stored), as_map(&expected_fields), "{id} fields");
             assert_eq!(stored.len(), expected_fields.len(), "{id}: no field twice");
@@ -135,15 +167,43 @@ fn inbox_refuses_every_bad_request_stores_nothing_and_stays_healthy() {
         let before = count(&db, "SELECT count(*) FROM inbox");
         let started = std::time::Instant::now();
         let (status, content_type, body) = post(&client, &url, std::fs::read(&bad).unwrap());
-        assert!(started.elapsed() < Duration::from_secs(2), "{name} answered fast");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{name} answered fast"
+        );
         assert!(status == 500 || status == 400, "{name}: status {status}");
-        assert!(content_type.starts_with("text/xml"), "{name}: {content_type}");
-        let fault_code = if name == "bad-soap12-envelope.xml" { "VersionMismatch" } else { "Client" };
-        assert!(body.contains(&format!("<faultcode>soapenv:{fault_code}</faultcode>")), "{name}: {body}");
-        let reason = expected_reason.iter().find(|(f, _)| *f == name).map(|(_, r)| *r).expect("reason listed");
-        let faultstring = body.split("<faultstring>").nth(1).and_then(|s| s.split("</faultstring>").next()).unwrap_or("");
-        assert!(!faultstring.trim().is_empty() && faultstring.contains(reason), "{name}: {faultstring}");
-        assert_eq!(count(&db, "SELECT count(*) FROM inbox"), before, "{name} stored nothing");
+        assert!(
+            content_type.starts_with("text/xml"),
+            "{name}: {content_type}"
+        );
+        let fault_code = if name == "bad-soap12-envelope.xml" {
+            "VersionMismatch"
+        } else {
+            "Client"
+        };
+        assert!(
+            body.contains(&format!("<faultcode>soapenv:{fault_code}</faultcode>")),
+            "{name}: {body}"
+        );
+        let reason = expected_reason
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, r)| *r)
+            .expect("reason listed");
+        let faultstring = body
+            .split("<faultstring>")
+            .nth(1)
+            .and_then(|s| s.split("</faultstring>").next())
+            .unwrap_or("");
+        assert!(
+            !faultstring.trim().is_empty() && faultstring.contains(reason),
+            "{name}: {faultstring}"
+        );
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM inbox"),
+            before,
+            "{name} stored nothing"
+        );
 
         // Still healthy: the next good request is acked (the same one each time: stored once).
         let (status, _, body) = post(&client, &url, good.clone());
@@ -156,26 +216,49 @@ fn inbox_refuses_every_bad_request_stores_nothing_and_stays_healthy() {
 #[test]
 fn inbox_faults_are_soap_for_unknown_routes_methods_and_refused_orgs() {
     let dir = tempfile::tempdir().unwrap();
-    let inbox = Server::start(dir.path(), "inbox", &inbox_config("127.0.0.1:0", &["00D000000000001"]));
+    let inbox = Server::start(
+        dir.path(),
+        "inbox",
+        &inbox_config("127.0.0.1:0", &["00D000000000001"]),
+    );
     let client = http();
     let good = std::fs::read(conformance("golden/case-closed.xml")).unwrap();
 
-    let (status, ct, body) = post(&client, &format!("{}/inbox/nope", inbox.inbox_url()), good.clone());
+    let (status, ct, body) = post(
+        &client,
+        &format!("{}/inbox/nope", inbox.inbox_url()),
+        good.clone(),
+    );
     assert_eq!((status, ct.as_str()), (404, "text/xml; charset=utf-8"));
     assert!(body.contains("no inbox route named \"nope\""), "{body}");
 
-    let response = client.get(format!("{}/inbox/legacy", inbox.inbox_url())).send().unwrap();
+    let response = client
+        .get(format!("{}/inbox/legacy", inbox.inbox_url()))
+        .send()
+        .unwrap();
     assert_eq!(response.status().as_u16(), 405);
     assert!(response.text().unwrap().contains("POST"));
 
-    let (status, _, body) = post(&client, &format!("{}/inbox/legacy", inbox.inbox_url()), good);
+    let (status, _, body) = post(
+        &client,
+        &format!("{}/inbox/legacy", inbox.inbox_url()),
+        good,
+    );
     assert_eq!(status, 403);
-    assert!(body.contains("organization 00D5g000004XyZaEAK is not allowed"), "{body}");
-    assert_eq!(count(&dir.path().join("inbox.db"), "SELECT count(*) FROM inbox"), 0);
+    assert!(
+        body.contains("organization 00D5g000004XyZaEAK is not allowed"),
+        "{body}"
+    );
+    assert_eq!(
+        count(&dir.path().join("inbox.db"), "SELECT count(*) FROM inbox"),
+        0
+    );
 }
 
 /// A real HTTP server on loopback that answers each path with a conformance response file.
-fn answer_server(routes: BTreeMap<String, (u16, Vec<u8>)>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn answer_server(
+    routes: BTreeMap<String, (u16, Vec<u8>)>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -193,7 +276,11 @@ fn answer_server(routes: BTreeMap<String, (u16, Vec<u8>)>) -> (String, std::sync
                     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
                         return;
                     }
-                    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("/")
+                        .to_owned();
                     let mut length = 0usize;
                     loop {
                         let mut line = String::new();
@@ -208,12 +295,19 @@ fn answer_server(routes: BTreeMap<String, (u16, Vec<u8>)>) -> (String, std::sync
                     let mut body = vec![0; length];
                     reader.read_exact(&mut body).unwrap();
                     seen.lock().unwrap().push(path.clone());
-                    let (status, answer) = routes.get(path.trim_start_matches('/')).cloned().unwrap_or((404, b"no".to_vec()));
+                    let (status, answer) = routes
+                        .get(path.trim_start_matches('/'))
+                        .cloned()
+                        .unwrap_or((404, b"no".to_vec()));
                     let head = format!(
                         "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
                         answer.len()
                     );
-                    if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&answer)).is_err() {
+                    if stream
+                        .write_all(head.as_bytes())
+                        .and_then(|_| stream.write_all(&answer))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -225,13 +319,20 @@ fn answer_server(routes: BTreeMap<String, (u16, Vec<u8>)>) -> (String, std::sync
 
 #[test]
 fn delivery_counts_each_endpoint_answer_as_its_verdict_says() {
-    let verdicts: serde_json::Map<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(conformance("responses/verdicts.json")).unwrap()).unwrap();
+    let verdicts: serde_json::Map<String, Value> = serde_json::from_str(
+        &std::fs::read_to_string(conformance("responses/verdicts.json")).unwrap(),
+    )
+    .unwrap();
     let mut routes = BTreeMap::new();
     for (name, verdict) in &verdicts {
-        let file = verdict["body"].as_str().unwrap_or(name.split('@').next().unwrap());
+        let file = verdict["body"]
+            .as_str()
+            .unwrap_or(name.split('@').next().unwrap());
         let body = std::fs::read(conformance(&format!("responses/{file}"))).unwrap();
-        routes.insert(slug(name), (verdict["status"].as_u64().unwrap() as u16, body));
+        routes.insert(
+            slug(name),
+            (verdict["status"].as_u64().unwrap() as u16, body),
+        );
     }
     let (base, _seen) = answer_server(routes);
 
@@ -274,7 +375,10 @@ actions = ["{s}"]
     let client = http();
     for name in verdicts.keys() {
         let response = client
-            .post(format!("{}/services/data/v60.0/sobjects/Case", desk.desk_url()))
+            .post(format!(
+                "{}/services/data/v60.0/sobjects/Case",
+                desk.desk_url()
+            ))
             .json(&serde_json::json!({ "Subject": slug(name) }))
             .send()
             .unwrap();
@@ -282,36 +386,65 @@ actions = ["{s}"]
     }
     let db = dir.path().join("desk.db");
     let rows = wait_for(Duration::from_secs(20), || {
-        let rows = query(&db, "SELECT action, state, attempts, last_error FROM outbox ORDER BY action");
-        (rows.len() == verdicts.len() && rows.iter().all(|r| r[2].as_deref() == Some("1"))).then_some(rows)
+        let rows = query(
+            &db,
+            "SELECT action, state, attempts, last_error FROM outbox ORDER BY action",
+        );
+        (rows.len() == verdicts.len() && rows.iter().all(|r| r[2].as_deref() == Some("1")))
+            .then_some(rows)
     })
     .expect("one attempt per answer");
     let mut delivered = 0;
     let mut failed = 0;
     for (name, verdict) in &verdicts {
-        let row = rows.iter().find(|r| r[0].as_deref() == Some(slug(name).as_str())).unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r[0].as_deref() == Some(slug(name).as_str()))
+            .unwrap();
         if verdict["delivered"].as_bool().unwrap() {
             delivered += 1;
             assert_eq!(row[1].as_deref(), Some("delivered"), "{name}: {row:?}");
         } else {
             failed += 1;
-            assert_eq!(row[1].as_deref(), Some("pending"), "{name} is kept for a retry: {row:?}");
+            assert_eq!(
+                row[1].as_deref(),
+                Some("pending"),
+                "{name} is kept for a retry: {row:?}"
+            );
             let reason = row[3].clone().unwrap_or_default();
             assert!(!reason.is_empty(), "{name}: a reason is recorded");
             if let Some(contains) = verdict["reason_contains"].as_str() {
-                assert!(reason.contains(contains), "{name}: {reason:?} should contain {contains:?}");
+                assert!(
+                    reason.contains(contains),
+                    "{name}: {reason:?} should contain {contains:?}"
+                );
             }
         }
     }
-    assert_eq!(count(&db, "SELECT count(*) FROM outbox WHERE state = 'delivered'"), delivered);
-    assert_eq!(count(&db, "SELECT count(*) FROM attempts WHERE delivered = 0"), failed);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state = 'delivered'"),
+        delivered
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM attempts WHERE delivered = 0"),
+        failed
+    );
     let statuses = query(&db, "SELECT action, http_status FROM attempts");
     for (name, verdict) in &verdicts {
-        let row = statuses.iter().find(|r| r[0].as_deref() == Some(slug(name).as_str())).unwrap();
-        assert_eq!(row[1].as_deref(), Some(verdict["status"].to_string().as_str()), "{name}: HTTP status recorded");
+        let row = statuses
+            .iter()
+            .find(|r| r[0].as_deref() == Some(slug(name).as_str()))
+            .unwrap();
+        assert_eq!(
+            row[1].as_deref(),
+            Some(verdict["status"].to_string().as_str()),
+            "{name}: HTTP status recorded"
+        );
     }
 }
 
 fn slug(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }

@@ -18,25 +18,45 @@ fn demo_applies_fifty_closed_cases_to_the_legacy_database() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("applied in the legacy database: 50/50"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("applied in the legacy database: 50/50"),
+        "{stdout}"
+    );
     assert!(stdout.contains("close -> applied: median"), "{stdout}");
 
     let legacy = dir.path().join("legacy.db");
-    let rows = query(&legacy, "SELECT case_number, status, is_closed, closed_at, updated_at FROM tickets ORDER BY case_number");
+    let rows = query(
+        &legacy,
+        "SELECT case_number, status, is_closed, closed_at, updated_at FROM tickets ORDER BY case_number",
+    );
     assert_eq!(rows.len(), 50);
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row[0].as_deref(), Some(format!("{:08}", i + 1).as_str()));
         assert_eq!(row[1].as_deref(), Some("Closed"));
         assert_eq!(row[2].as_deref(), Some("1"));
         let closed_at = row[3].as_deref().expect("closed_at filled in");
-        assert!(closed_at.ends_with('Z') && closed_at.len() == 24, "{closed_at}");
+        assert!(
+            closed_at.ends_with('Z') && closed_at.len() == 24,
+            "{closed_at}"
+        );
         // ClosedDate is set by the same save that stamps SystemModstamp.
         assert_eq!(row[3], row[4]);
     }
-    assert_eq!(count(&legacy, "SELECT count(*) FROM casewire_ledger"), 50, "one ledger entry per notification");
+    assert_eq!(
+        count(&legacy, "SELECT count(*) FROM casewire_ledger"),
+        50,
+        "one ledger entry per notification"
+    );
     let config = std::fs::read_to_string(dir.path().join("casewire.toml")).unwrap();
-    assert!(config.contains("onCreateOrTriggeringUpdate"), "the demo writes its rules out");
+    assert!(
+        config.contains("onCreateOrTriggeringUpdate"),
+        "the demo writes its rules out"
+    );
 }
 
 #[test]
@@ -61,7 +81,10 @@ fn demo_fails_clearly_when_cases_cannot_be_applied_in_time() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("only 0 of 3 closed cases reached the legacy database"), "{stderr}");
+    assert!(
+        stderr.contains("only 0 of 3 closed cases reached the legacy database"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -71,7 +94,9 @@ fn inbox_outage_loses_nothing() {
     let endpoint = format!("http://127.0.0.1:{inbox_port}/inbox/legacy");
     let desk = Server::start(dir.path(), "desk", &desk_config(&endpoint, ""));
     let client = http();
-    let ids: Vec<String> = (0..10).map(|i| create_and_close(&client, desk.desk_url(), &format!("outage {i}"))).collect();
+    let ids: Vec<String> = (0..10)
+        .map(|i| create_and_close(&client, desk.desk_url(), &format!("outage {i}")))
+        .collect();
 
     // While the inbox is down, every notification stays queued with a specific failure reason.
     let desk_db = dir.path().join("desk.db");
@@ -82,26 +107,52 @@ fn inbox_outage_loses_nothing() {
     .expect("attempts were made while the inbox was down");
     for row in &failing {
         assert_eq!(row[2].as_deref(), Some("pending"));
-        assert!(row[1].as_deref().unwrap_or("").contains("connection refused"), "{row:?}");
+        assert!(
+            row[1]
+                .as_deref()
+                .unwrap_or("")
+                .contains("connection refused"),
+            "{row:?}"
+        );
     }
 
-    let inbox = Server::start(dir.path(), "inbox", &inbox_config(&format!("127.0.0.1:{inbox_port}"), &[ORG]));
+    let inbox = Server::start(
+        dir.path(),
+        "inbox",
+        &inbox_config(&format!("127.0.0.1:{inbox_port}"), &[ORG]),
+    );
     let legacy = dir.path().join("legacy.db");
     let applied = wait_for(Duration::from_secs(20), || {
-        (count(&legacy, "SELECT count(*) FROM tickets WHERE status = 'Closed' AND is_closed = 1") == 10).then_some(())
+        (count(
+            &legacy,
+            "SELECT count(*) FROM tickets WHERE status = 'Closed' AND is_closed = 1",
+        ) == 10)
+            .then_some(())
     });
-    assert!(applied.is_some(), "all 10 closed cases applied after the inbox came up");
-    let mut applied_ids: Vec<String> = query(&legacy, "SELECT case_id FROM tickets ORDER BY case_id")
-        .into_iter()
-        .map(|r| r[0].clone().unwrap())
-        .collect();
+    assert!(
+        applied.is_some(),
+        "all 10 closed cases applied after the inbox came up"
+    );
+    let mut applied_ids: Vec<String> =
+        query(&legacy, "SELECT case_id FROM tickets ORDER BY case_id")
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect();
     let mut expected = ids.clone();
     expected.sort();
     applied_ids.sort();
     assert_eq!(applied_ids, expected);
-    assert_eq!(count(&legacy, "SELECT count(*) FROM applied_log"), 10, "each applied exactly once");
+    assert_eq!(
+        count(&legacy, "SELECT count(*) FROM applied_log"),
+        10,
+        "each applied exactly once"
+    );
     let delivered = wait_for(Duration::from_secs(5), || {
-        (count(&desk_db, "SELECT count(*) FROM outbox WHERE state = 'delivered'") == 10).then_some(())
+        (count(
+            &desk_db,
+            "SELECT count(*) FROM outbox WHERE state = 'delivered'",
+        ) == 10)
+            .then_some(())
     });
     assert!(delivered.is_some(), "the desk counts all 10 as delivered");
     drop(inbox);
@@ -139,7 +190,9 @@ fn duplicate_deliveries_apply_once_and_are_all_acked() {
         assert!(text.contains("<Ack>true</Ack>"), "{text}");
     }
     // Two copies at once (a retry while the first attempt is still running).
-    let other = String::from_utf8(body.clone()).unwrap().replace("04l5g00000XyZ12AAF", "04l5g00000XyZ13AAF");
+    let other = String::from_utf8(body.clone())
+        .unwrap()
+        .replace("04l5g00000XyZ12AAF", "04l5g00000XyZ13AAF");
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let (client, url, other) = (client.clone(), url.clone(), other.clone());
@@ -158,12 +211,21 @@ fn duplicate_deliveries_apply_once_and_are_all_acked() {
     });
     assert!(done.is_some());
     std::thread::sleep(Duration::from_millis(300));
-    let log = query(&legacy, "SELECT notification_id, record_id FROM applied_log ORDER BY notification_id");
+    let log = query(
+        &legacy,
+        "SELECT notification_id, record_id FROM applied_log ORDER BY notification_id",
+    );
     assert_eq!(
         log,
         vec![
-            vec![Some("04l5g00000XyZ12AAF".into()), Some("5005g00000AbCdEAAV".into())],
-            vec![Some("04l5g00000XyZ13AAF".into()), Some("5005g00000AbCdEAAV".into())],
+            vec![
+                Some("04l5g00000XyZ12AAF".into()),
+                Some("5005g00000AbCdEAAV".into())
+            ],
+            vec![
+                Some("04l5g00000XyZ13AAF".into()),
+                Some("5005g00000AbCdEAAV".into())
+            ],
         ]
     );
     let inbox_db = dir.path().join("inbox.db");

@@ -99,7 +99,10 @@ impl Engine {
         let mut claimed_by_task: HashMap<tokio::task::Id, Vec<String>> = HashMap::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
         loop {
-            let wait = match self.dispatch(&mut in_flight, &mut tasks, &mut claimed_by_task, &done_tx).await {
+            let wait = match self
+                .dispatch(&mut in_flight, &mut tasks, &mut claimed_by_task, &done_tx)
+                .await
+            {
                 Ok(wait) => wait,
                 Err(e) => {
                     tracing::warn!("delivery: cannot read the queue: {e}");
@@ -128,7 +131,11 @@ impl Engine {
         self.drain(tasks, claimed_by_task).await;
     }
 
-    async fn drain(&self, mut tasks: JoinSet<()>, mut claimed_by_task: HashMap<tokio::task::Id, Vec<String>>) {
+    async fn drain(
+        &self,
+        mut tasks: JoinSet<()>,
+        mut claimed_by_task: HashMap<tokio::task::Id, Vec<String>>,
+    ) {
         let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
         while !tasks.is_empty() {
             match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
@@ -148,9 +155,14 @@ impl Engine {
         }
         let unanswered: Vec<String> = claimed_by_task.into_values().flatten().collect();
         if !unanswered.is_empty() {
-            tracing::info!(count = unanswered.len(), "delivery: releasing unanswered claims at shutdown");
+            tracing::info!(
+                count = unanswered.len(),
+                "delivery: releasing unanswered claims at shutdown"
+            );
             if let Err(e) = self.store.release(&unanswered).await {
-                tracing::warn!("delivery: could not release claims ({e}); they will be resent after the lease");
+                tracing::warn!(
+                    "delivery: could not release claims ({e}); they will be resent after the lease"
+                );
             }
         }
     }
@@ -208,7 +220,10 @@ impl Engine {
         }
         if blocked {
             // Something is due but waits for a slot or its batch window: look again soon.
-            return Ok(self.config.batch_window.clamp(Duration::from_millis(5), Duration::from_millis(250)));
+            return Ok(self
+                .config
+                .batch_window
+                .clamp(Duration::from_millis(5), Duration::from_millis(250)));
         }
         let wait = match self.store.next_due().await? {
             Some(at) if at > now => Duration::from_millis((at - now) as u64),

@@ -42,7 +42,14 @@ impl RetryPolicy {
     /// What becomes of a notification created at `created` whose attempt number `failures` just failed
     /// at `now`. The last attempt is made at the expiry instant; a failure at or after it expires the
     /// notification (kept as failed when `keep`).
-    pub fn after_failure(&self, failures: u32, created: Millis, now: Millis, sample: f64, keep: bool) -> AfterAttempt {
+    pub fn after_failure(
+        &self,
+        failures: u32,
+        created: Millis,
+        now: Millis,
+        sample: f64,
+        keep: bool,
+    ) -> AfterAttempt {
         let deadline = created.saturating_add(self.expiry.as_millis() as i64);
         if now >= deadline {
             return AfterAttempt::Expired { keep };
@@ -64,8 +71,15 @@ mod tests {
     fn salesforce_schedule_without_jitter() {
         let p = RetryPolicy::default();
         let waits: Vec<u64> = (1..=10).map(|n| p.delay(n, 0.0).as_secs()).collect();
-        assert_eq!(waits, vec![30, 60, 120, 240, 480, 960, 1920, 3840, 7200, 7200]);
-        assert_eq!(p.delay(1000, 0.0).as_secs(), 7200, "no overflow for huge failure counts");
+        assert_eq!(
+            waits,
+            vec![30, 60, 120, 240, 480, 960, 1920, 3840, 7200, 7200]
+        );
+        assert_eq!(
+            p.delay(1000, 0.0).as_secs(),
+            7200,
+            "no overflow for huge failure counts"
+        );
     }
 
     #[test]
@@ -80,11 +94,25 @@ mod tests {
     fn expiry_after_a_day_keeps_or_drops() {
         let p = RetryPolicy::default();
         let day = 24 * 3600 * S;
-        assert_eq!(p.after_failure(3, 0, 100 * S, 0.0, true), AfterAttempt::Retry { next_attempt: 220 * S });
+        assert_eq!(
+            p.after_failure(3, 0, 100 * S, 0.0, true),
+            AfterAttempt::Retry {
+                next_attempt: 220 * S
+            }
+        );
         // The last wait is cut to the deadline, so one attempt happens at 24 h.
-        assert_eq!(p.after_failure(40, 0, day - S, 0.0, true), AfterAttempt::Retry { next_attempt: day });
-        assert_eq!(p.after_failure(41, 0, day, 0.0, true), AfterAttempt::Expired { keep: true });
-        assert_eq!(p.after_failure(41, 0, day + 5, 0.0, false), AfterAttempt::Expired { keep: false });
+        assert_eq!(
+            p.after_failure(40, 0, day - S, 0.0, true),
+            AfterAttempt::Retry { next_attempt: day }
+        );
+        assert_eq!(
+            p.after_failure(41, 0, day, 0.0, true),
+            AfterAttempt::Expired { keep: true }
+        );
+        assert_eq!(
+            p.after_failure(41, 0, day + 5, 0.0, false),
+            AfterAttempt::Expired { keep: false }
+        );
     }
 
     #[test]

@@ -45,7 +45,11 @@ struct Answer {
 }
 
 impl Engine {
-    pub(crate) async fn send_batch(&self, action: &OutboundAction, claimed: Vec<QueuedNotification>) {
+    pub(crate) async fn send_batch(
+        &self,
+        action: &OutboundAction,
+        claimed: Vec<QueuedNotification>,
+    ) {
         let started_ms = now_ms();
         let started = Instant::now();
         let answer = match self.build_message(action, &claimed).await {
@@ -93,7 +97,8 @@ impl Engine {
         metrics::counter!("casewire_delivery_attempts_total", "outcome" => if delivered { "delivered" } else { "failed" })
             .increment(1);
         if delivered {
-            metrics::counter!("casewire_notifications_delivered_total").increment(claimed.len() as u64);
+            metrics::counter!("casewire_notifications_delivered_total")
+                .increment(claimed.len() as u64);
             tracing::debug!(action = %action.name, count = claimed.len(), duration_ms, "delivered");
         } else {
             tracing::info!(action = %action.name, endpoint = %action.endpoint_url, count = claimed.len(),
@@ -132,7 +137,9 @@ impl Engine {
                 .to_owned();
             return Answer {
                 http_status: Some(status.as_u16()),
-                verdict: Verdict::Failed(format!("HTTP {status}: redirect to {target} not followed")),
+                verdict: Verdict::Failed(format!(
+                    "HTTP {status}: redirect to {target} not followed"
+                )),
             };
         }
         match response.bytes().await {
@@ -142,14 +149,21 @@ impl Engine {
             },
             Err(e) => Answer {
                 http_status: Some(status.as_u16()),
-                verdict: Verdict::Failed(format!("HTTP {status}: answer body unreadable: {}", describe_transport_error(&e))),
+                verdict: Verdict::Failed(format!(
+                    "HTTP {status}: answer body unreadable: {}",
+                    describe_transport_error(&e)
+                )),
             },
         }
     }
 
     /// The SOAP body for these notifications. In `latest` mode the records are read now (a deleted
     /// record sends no fields); in `snapshot` mode each carries the record as it was at its change.
-    async fn build_message(&self, action: &OutboundAction, claimed: &[QueuedNotification]) -> Result<Vec<u8>, String> {
+    async fn build_message(
+        &self,
+        action: &OutboundAction,
+        claimed: &[QueuedNotification],
+    ) -> Result<Vec<u8>, String> {
         let schema = self
             .catalog
             .schema(&action.object)
@@ -162,7 +176,8 @@ impl Engine {
                     .get_records(&ids)
                     .await
                     .map_err(|e| format!("cannot read the records to send: {e}"))?;
-                let by_id: HashMap<&str, &store::RecordRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+                let by_id: HashMap<&str, &store::RecordRow> =
+                    rows.iter().map(|r| (r.id.as_str(), r)).collect();
                 claimed
                     .iter()
                     .map(|n| {
@@ -176,7 +191,8 @@ impl Engine {
             PayloadMode::Snapshot => claimed
                 .iter()
                 .map(|n| {
-                    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&n.snapshot).ok()?;
+                    let json: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(&n.snapshot).ok()?;
                     let id = SfId::parse(&n.record_id).ok()?;
                     Some(desk::decode_record_json(schema, id, &json))
                 })
@@ -232,9 +248,15 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     let joined = causes.join(": ").to_lowercase();
     let kind = if e.is_timeout() {
         "timeout"
-    } else if joined.contains("certificate") || joined.contains("tls") || joined.contains("handshake") {
+    } else if joined.contains("certificate")
+        || joined.contains("tls")
+        || joined.contains("handshake")
+    {
         "TLS error"
-    } else if joined.contains("dns") || joined.contains("failed to lookup") || joined.contains("name or service") {
+    } else if joined.contains("dns")
+        || joined.contains("failed to lookup")
+        || joined.contains("name or service")
+    {
         "DNS error"
     } else if joined.contains("connection refused") {
         "connection refused"

@@ -19,7 +19,11 @@ pub enum CatalogError {
     #[error("action {action}: object {object} is not defined")]
     ActionObject { action: String, object: String },
     #[error("action {action}: field {field} does not exist on {object}")]
-    ActionField { action: String, object: String, field: String },
+    ActionField {
+        action: String,
+        object: String,
+        field: String,
+    },
     #[error("rule {rule}: action {action} is not defined")]
     RuleAction { rule: String, action: String },
     #[error("rule {rule}: action {action} is for {action_object}, the rule is for {rule_object}")]
@@ -56,18 +60,23 @@ impl Catalog {
         rule_defs: impl IntoIterator<Item = Rule>,
     ) -> Result<Self, CatalogError> {
         if statuses.is_empty() {
-            return Err(CatalogError::Statuses("at least one status is needed".into()));
+            return Err(CatalogError::Statuses(
+                "at least one status is needed".into(),
+            ));
         }
         if !statuses.iter().any(|s| s.closed) {
             return Err(CatalogError::Statuses("no status is marked closed".into()));
         }
-        let schemas: BTreeMap<String, ObjectSchema> = schemas.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let schemas: BTreeMap<String, ObjectSchema> =
+            schemas.into_iter().map(|s| (s.name.clone(), s)).collect();
         let mut action_map = BTreeMap::new();
         for action in actions {
-            let schema = schemas.get(&action.object).ok_or_else(|| CatalogError::ActionObject {
-                action: action.name.clone(),
-                object: action.object.clone(),
-            })?;
+            let schema = schemas
+                .get(&action.object)
+                .ok_or_else(|| CatalogError::ActionObject {
+                    action: action.name.clone(),
+                    object: action.object.clone(),
+                })?;
             for field in &action.fields {
                 if schema.field(field).is_none() {
                     return Err(CatalogError::ActionField {
@@ -84,15 +93,20 @@ impl Catalog {
         }
         let mut compiled: BTreeMap<String, Vec<rules::CompiledRule>> = BTreeMap::new();
         for rule in rule_defs {
-            let schema = schemas.get(&rule.object).ok_or_else(|| CatalogError::RuleObject {
-                rule: rule.name.clone(),
-                object: rule.object.clone(),
-            })?;
-            for action_name in &rule.actions {
-                let action: &OutboundAction = action_map.get(action_name).ok_or_else(|| CatalogError::RuleAction {
+            let schema = schemas
+                .get(&rule.object)
+                .ok_or_else(|| CatalogError::RuleObject {
                     rule: rule.name.clone(),
-                    action: action_name.clone(),
+                    object: rule.object.clone(),
                 })?;
+            for action_name in &rule.actions {
+                let action: &OutboundAction =
+                    action_map
+                        .get(action_name)
+                        .ok_or_else(|| CatalogError::RuleAction {
+                            rule: rule.name.clone(),
+                            action: action_name.clone(),
+                        })?;
                 if action.object != rule.object {
                     return Err(CatalogError::RuleActionObject {
                         rule: rule.name.clone(),
@@ -169,26 +183,35 @@ impl Catalog {
     pub fn decode_record(&self, row: &RecordRow) -> Option<Record> {
         let schema = self.schema(&row.object)?;
         let id = SfId::parse(&row.id).ok()?;
-        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.data).ok()?;
+        let json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&row.data).ok()?;
         Some(decode_record_json(schema, id, &json))
     }
 }
 
 /// Types a record's JSON fields by `schema` (see [`Catalog::decode_record`] for what is dropped).
-pub fn decode_record_json(schema: &ObjectSchema, id: SfId, json: &serde_json::Map<String, serde_json::Value>) -> Record {
+pub fn decode_record_json(
+    schema: &ObjectSchema,
+    id: SfId,
+    json: &serde_json::Map<String, serde_json::Value>,
+) -> Record {
     let mut record = Record {
         object: schema.name.clone(),
         id,
         fields: BTreeMap::new(),
     };
     for (name, value) in json {
-        let Some(def) = schema.field(name) else { continue };
+        let Some(def) = schema.field(name) else {
+            continue;
+        };
         match FieldValue::from_json(name, def.ftype, value) {
             Ok(Some(v)) => {
                 record.fields.insert(name.clone(), v);
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(object = %schema.name, field = %name, "stored value dropped: {e}"),
+            Err(e) => {
+                tracing::warn!(object = %schema.name, field = %name, "stored value dropped: {e}")
+            }
         }
     }
     record

@@ -59,7 +59,11 @@ fn now() -> DateTime<Utc> {
 }
 
 impl Desk {
-    pub fn new(store: Arc<dyn DeskStore>, catalog: Arc<Catalog>, outbox_signal: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn DeskStore>,
+        catalog: Arc<Catalog>,
+        outbox_signal: Arc<Notify>,
+    ) -> Self {
         Self {
             store,
             catalog,
@@ -89,7 +93,11 @@ impl Desk {
             id: id.to_owned(),
         };
         let id = SfId::parse(id).map_err(|_| not_found())?;
-        let row = self.store.get_record(object, id.as_str()).await?.ok_or_else(not_found)?;
+        let row = self
+            .store
+            .get_record(object, id.as_str())
+            .await?
+            .ok_or_else(not_found)?;
         if row.deleted {
             return Err(not_found());
         }
@@ -101,7 +109,9 @@ impl Desk {
         let schema = self.schema(object)?;
         let changes = schema.typed_changes(body).map_err(DeskError::Invalid)?;
         let at = now();
-        let id = self.ids.next(&schema.key_prefix, at.timestamp_millis() as u64);
+        let id = self
+            .ids
+            .next(&schema.key_prefix, at.timestamp_millis() as u64);
         let mut record = Record {
             object: object.to_owned(),
             id,
@@ -131,7 +141,12 @@ impl Desk {
     }
 
     /// Updates a record with a client's JSON body (only the fields present change).
-    pub async fn update(&self, object: &str, id: &str, body: &Map<String, Json>) -> Result<Saved, DeskError> {
+    pub async fn update(
+        &self,
+        object: &str,
+        id: &str,
+        body: &Map<String, Json>,
+    ) -> Result<Saved, DeskError> {
         let schema = self.schema(object)?;
         let changes = schema.typed_changes(body).map_err(DeskError::Invalid)?;
         for _ in 0..MAX_SAVE_ATTEMPTS {
@@ -145,7 +160,10 @@ impl Desk {
                 self.apply_case_status(Some(&old), &mut record, at)?;
             }
             touch(&mut record, at);
-            match self.commit(Some(&old), &record, Some(version), false, at).await {
+            match self
+                .commit(Some(&old), &record, Some(version), false, at)
+                .await
+            {
                 Ok(queued) => return Ok(Saved { record, queued }),
                 Err(DeskError::Store(StoreError::Conflict(_))) => continue,
                 Err(e) => return Err(e),
@@ -191,22 +209,41 @@ impl Desk {
 
     /// Keeps `IsClosed` and `ClosedDate` consistent with `Status`: set on entering a closed status,
     /// cleared on reopening, untouched while the record stays on the same side.
-    fn apply_case_status(&self, old: Option<&Record>, record: &mut Record, at: DateTime<Utc>) -> Result<(), DeskError> {
+    fn apply_case_status(
+        &self,
+        old: Option<&Record>,
+        record: &mut Record,
+        at: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
         let status_name = match record.get("Status") {
             Some(FieldValue::Text(s)) => s.clone(),
-            _ => return Err(DeskError::invalid("REQUIRED_FIELD_MISSING", "Required fields are missing: [Status]", &["Status"])),
+            _ => {
+                return Err(DeskError::invalid(
+                    "REQUIRED_FIELD_MISSING",
+                    "Required fields are missing: [Status]",
+                    &["Status"],
+                ));
+            }
         };
         let status = self.catalog.status(&status_name).ok_or_else(|| {
             DeskError::invalid(
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                 format!(
                     "Status: bad value for restricted picklist field: {status_name} (allowed: {})",
-                    self.catalog.statuses().iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    self.catalog
+                        .statuses()
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 &["Status"],
             )
         })?;
-        let was_closed = old.and_then(|o| o.get("IsClosed")).and_then(FieldValue::as_bool).unwrap_or(false);
+        let was_closed = old
+            .and_then(|o| o.get("IsClosed"))
+            .and_then(FieldValue::as_bool)
+            .unwrap_or(false);
         record.set("IsClosed", Some(FieldValue::Bool(status.closed)));
         match (was_closed, status.closed) {
             (false, true) => record.set("ClosedDate", Some(FieldValue::DateTime(at))),
@@ -239,9 +276,14 @@ impl Desk {
         let snapshot = Json::Object(record.to_json()).to_string();
         let mut notifications = Vec::with_capacity(actions.len());
         for name in &actions {
-            let Some(action) = self.catalog.action(name) else { continue };
+            let Some(action) = self.catalog.action(name) else {
+                continue;
+            };
             notifications.push(NewNotification {
-                id: self.ids.next(prefix::NOTIFICATION, at.timestamp_millis() as u64).to_string(),
+                id: self
+                    .ids
+                    .next(prefix::NOTIFICATION, at.timestamp_millis() as u64)
+                    .to_string(),
                 action: action.name.clone(),
                 endpoint: action.endpoint_url.clone(),
                 object: record.object.clone(),

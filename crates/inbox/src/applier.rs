@@ -24,7 +24,10 @@ pub struct Pending {
 
 impl Pending {
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -136,14 +139,19 @@ impl Applier {
     async fn idle_wait(&self) -> Duration {
         let now = now_ms();
         match self.store.next_apply_due().await {
-            Ok(Some(at)) if at > now => Duration::from_millis((at - now) as u64).min(self.config.idle_poll),
+            Ok(Some(at)) if at > now => {
+                Duration::from_millis((at - now) as u64).min(self.config.idle_poll)
+            }
             _ => self.config.idle_poll,
         }
     }
 
     /// Applies one batch of due notifications. Returns whether there was anything to do.
     pub async fn round(&self) -> Result<bool, store::StoreError> {
-        let rows = self.store.due_for_apply(now_ms(), self.config.batch).await?;
+        let rows = self
+            .store
+            .due_for_apply(now_ms(), self.config.batch)
+            .await?;
         if rows.is_empty() {
             return Ok(false);
         }
@@ -165,7 +173,9 @@ impl Applier {
         let Some(adapter) = self.adapters.get(route) else {
             for row in rows {
                 let reason = format!("route {route} has no adapter in the current configuration");
-                self.store.record_apply_failure(&row.id, &reason, None, now).await?;
+                self.store
+                    .record_apply_failure(&row.id, &reason, None, now)
+                    .await?;
             }
             return Ok(());
         };
@@ -175,7 +185,9 @@ impl Applier {
             let fields = match decode_fields(&row.fields) {
                 Ok(fields) => fields,
                 Err(reason) => {
-                    self.store.record_apply_failure(&row.id, &reason, None, now).await?;
+                    self.store
+                        .record_apply_failure(&row.id, &reason, None, now)
+                        .await?;
                     continue;
                 }
             };
@@ -214,7 +226,9 @@ impl Applier {
                             quarantined = next.is_none(), "apply failed: {}", e.reason);
                         metrics::counter!("casewire_inbox_apply_failures_total", "route" => route.to_owned())
                             .increment(1);
-                        self.store.record_apply_failure(&pending.id, &e.reason, next, finished).await?;
+                        self.store
+                            .record_apply_failure(&pending.id, &e.reason, next, finished)
+                            .await?;
                     }
                 }
             }

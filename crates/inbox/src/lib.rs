@@ -15,7 +15,7 @@ use soap::{FaultCode, Limits, ParseError, ParsedMessage};
 use store::{InboxStore, Millis, ReceivedNotification, StoreError};
 use tokio::sync::Notify;
 
-pub use applier::{Adapter, ApplierConfig, ApplyError, Applier, Pending};
+pub use applier::{Adapter, Applier, ApplierConfig, ApplyError, Pending};
 
 /// One listening route: `POST /inbox/{name}`.
 #[derive(Clone)]
@@ -84,7 +84,12 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn new(store: Arc<dyn InboxStore>, routes: Vec<Route>, limits: Limits, signal: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn InboxStore>,
+        routes: Vec<Route>,
+        limits: Limits,
+        signal: Arc<Notify>,
+    ) -> Self {
         Self {
             store,
             routes: routes.into_iter().map(|r| (r.name.clone(), r)).collect(),
@@ -103,7 +108,12 @@ impl Inbox {
 
     /// Parses, authenticates and durably stores a message. `Ok` means every notification in it is
     /// committed (now or by an earlier delivery) and the sender may be acked.
-    pub async fn receive(&self, route_name: &str, body: &[u8], now: Millis) -> Result<Receipt, InboxError> {
+    pub async fn receive(
+        &self,
+        route_name: &str,
+        body: &[u8],
+        now: Millis,
+    ) -> Result<Receipt, InboxError> {
         let route = self
             .routes
             .get(route_name)
@@ -196,7 +206,10 @@ fn to_received(route: &Route, message: ParsedMessage, now: Millis) -> Vec<Receiv
 }
 
 fn field<'a>(fields: &'a [(String, Option<String>)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.as_deref())
 }
 
 /// Normalizes a configured organization id (15 or 18 characters) to the 15 characters compared.

@@ -4,8 +4,11 @@ use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
 /// Runs a read-only query and returns its rows as text (NULL as `None`).
 pub fn query_sqlite(path: &std::path::Path, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
     let columns = stmt.column_count();
     let rows = stmt
@@ -16,11 +19,14 @@ pub fn query_sqlite(path: &std::path::Path, sql: &str) -> Result<Vec<Vec<Option<
                         ValueRef::Null => None,
                         ValueRef::Integer(n) => Some(n.to_string()),
                         ValueRef::Real(f) => Some(f.to_string()),
-                        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            Some(String::from_utf8_lossy(t).into_owned())
+                        }
                     })
                 })
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| e.to_string())?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| e.to_string())
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| e.to_string())
 }

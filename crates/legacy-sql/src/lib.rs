@@ -67,7 +67,13 @@ pub enum SqlAdapterError {
 }
 
 /// Names that are not fields of the notification.
-pub const META_PARAMETERS: &[&str] = &["notification_id", "organization_id", "action_id", "object_type", "record_id"];
+pub const META_PARAMETERS: &[&str] = &[
+    "notification_id",
+    "organization_id",
+    "action_id",
+    "object_type",
+    "record_id",
+];
 
 /// A parameter's value before it is bound: typed by its conversion.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,27 +89,42 @@ pub(crate) enum SqlValue {
 
 /// Converts `text` per `conversion`; a value that does not convert is a permanent failure naming the
 /// parameter (retrying cannot make it convert).
-pub(crate) fn convert(name: &str, text: Option<&str>, conversion: Conversion, empty_as_null: bool) -> Result<SqlValue, String> {
-    let Some(text) = text else { return Ok(SqlValue::Null) };
+pub(crate) fn convert(
+    name: &str,
+    text: Option<&str>,
+    conversion: Conversion,
+    empty_as_null: bool,
+) -> Result<SqlValue, String> {
+    let Some(text) = text else {
+        return Ok(SqlValue::Null);
+    };
     if text.is_empty() && (empty_as_null || conversion != Conversion::Text) {
         return Ok(SqlValue::Null);
     }
     let bad = |what: &str| format!("parameter :{name}: {text:?} is not {what}");
     Ok(match conversion {
         Conversion::Text => SqlValue::Text(text.to_owned()),
-        Conversion::Timestamp => SqlValue::Timestamp(model::value::parse_datetime(text).ok_or_else(|| bad("a dateTime"))?),
+        Conversion::Timestamp => SqlValue::Timestamp(
+            model::value::parse_datetime(text).ok_or_else(|| bad("a dateTime"))?,
+        ),
         Conversion::Boolean => match text.trim() {
             "true" | "1" => SqlValue::Bool(true),
             "false" | "0" => SqlValue::Bool(false),
             _ => return Err(bad("a boolean")),
         },
-        Conversion::Integer => SqlValue::Integer(text.trim().parse().map_err(|_| bad("an integer"))?),
-        Conversion::Real => SqlValue::Real(model::value::parse_xsd_double(text).ok_or_else(|| bad("a number"))?),
+        Conversion::Integer => {
+            SqlValue::Integer(text.trim().parse().map_err(|_| bad("an integer"))?)
+        }
+        Conversion::Real => {
+            SqlValue::Real(model::value::parse_xsd_double(text).ok_or_else(|| bad("a number"))?)
+        }
     })
 }
 
 /// Builds the adapter for `config.target`.
-pub fn open(config: &SqlAdapterConfig) -> Result<std::sync::Arc<dyn inbox::Adapter>, SqlAdapterError> {
+pub fn open(
+    config: &SqlAdapterConfig,
+) -> Result<std::sync::Arc<dyn inbox::Adapter>, SqlAdapterError> {
     if config.target.starts_with("postgres://") || config.target.starts_with("postgresql://") {
         return Err(SqlAdapterError::Unsupported("PostgreSQL".into()));
     }
@@ -116,15 +137,42 @@ mod tests {
 
     #[test]
     fn conversions() {
-        assert_eq!(convert("a", None, Conversion::Text, true), Ok(SqlValue::Null));
-        assert_eq!(convert("a", Some(""), Conversion::Text, true), Ok(SqlValue::Null));
-        assert_eq!(convert("a", Some(""), Conversion::Text, false), Ok(SqlValue::Text(String::new())));
-        assert_eq!(convert("a", Some(""), Conversion::Integer, false), Ok(SqlValue::Null));
-        assert_eq!(convert("a", Some("1"), Conversion::Boolean, true), Ok(SqlValue::Bool(true)));
-        assert_eq!(convert("a", Some("2.5E1"), Conversion::Real, true), Ok(SqlValue::Real(25.0)));
-        assert!(convert("Flag", Some("yes"), Conversion::Boolean, true).unwrap_err().contains(":Flag"));
+        assert_eq!(
+            convert("a", None, Conversion::Text, true),
+            Ok(SqlValue::Null)
+        );
+        assert_eq!(
+            convert("a", Some(""), Conversion::Text, true),
+            Ok(SqlValue::Null)
+        );
+        assert_eq!(
+            convert("a", Some(""), Conversion::Text, false),
+            Ok(SqlValue::Text(String::new()))
+        );
+        assert_eq!(
+            convert("a", Some(""), Conversion::Integer, false),
+            Ok(SqlValue::Null)
+        );
+        assert_eq!(
+            convert("a", Some("1"), Conversion::Boolean, true),
+            Ok(SqlValue::Bool(true))
+        );
+        assert_eq!(
+            convert("a", Some("2.5E1"), Conversion::Real, true),
+            Ok(SqlValue::Real(25.0))
+        );
+        assert!(
+            convert("Flag", Some("yes"), Conversion::Boolean, true)
+                .unwrap_err()
+                .contains(":Flag")
+        );
         assert!(convert("n", Some("1.5"), Conversion::Integer, true).is_err());
-        match convert("t", Some("2024-03-14T09:26:53.000Z"), Conversion::Timestamp, true) {
+        match convert(
+            "t",
+            Some("2024-03-14T09:26:53.000Z"),
+            Conversion::Timestamp,
+            true,
+        ) {
             Ok(SqlValue::Timestamp(t)) => assert_eq!(t.timestamp_millis(), 1_710_408_413_000),
             other => panic!("{other:?}"),
         }

@@ -41,12 +41,14 @@ impl SqliteTarget {
             .map_err(|e| open_err(e.to_string()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
             .map_err(|e| open_err(e.to_string()))?;
-        conn.execute_batch(LEDGER_DDL).map_err(|e| open_err(e.to_string()))?;
+        conn.execute_batch(LEDGER_DDL)
+            .map_err(|e| open_err(e.to_string()))?;
         for (i, sql) in config.setup.iter().enumerate() {
-            conn.execute_batch(sql).map_err(|e| SqlAdapterError::Setup {
-                index: i + 1,
-                message: e.to_string(),
-            })?;
+            conn.execute_batch(sql)
+                .map_err(|e| SqlAdapterError::Setup {
+                    index: i + 1,
+                    message: e.to_string(),
+                })?;
         }
         // Preparing now reports syntax errors and missing tables at start, not at the first delivery.
         for (i, sql) in config.statements.iter().enumerate() {
@@ -122,9 +124,13 @@ impl SqliteTarget {
         for sql in self.statements.iter() {
             let mut stmt = conn.prepare_cached(sql).map_err(|e| classify(&e))?;
             for index in 1..=stmt.parameter_count() {
-                let Some(name) = stmt.parameter_name(index).map(|n| n.trim_start_matches([':', '@', '$']).to_owned())
+                let Some(name) = stmt
+                    .parameter_name(index)
+                    .map(|n| n.trim_start_matches([':', '@', '$']).to_owned())
                 else {
-                    return Err(ApplyError::permanent("positional parameters (?) are not supported; use :FieldName"));
+                    return Err(ApplyError::permanent(
+                        "positional parameters (?) are not supported; use :FieldName",
+                    ));
                 };
                 let value = self.value_for(p, &name)?;
                 bind(&mut stmt, index, value).map_err(|e| classify(&e))?;
@@ -165,16 +171,21 @@ fn record_ledger(conn: &Connection, p: &Pending) -> Result<(), ApplyError> {
     Ok(())
 }
 
-fn bind(stmt: &mut rusqlite::CachedStatement<'_>, index: usize, value: SqlValue) -> rusqlite::Result<()> {
+fn bind(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    index: usize,
+    value: SqlValue,
+) -> rusqlite::Result<()> {
     match value {
         SqlValue::Null => stmt.raw_bind_parameter(index, rusqlite::types::Null),
         SqlValue::Text(s) => stmt.raw_bind_parameter(index, s),
         SqlValue::Integer(i) => stmt.raw_bind_parameter(index, i),
         SqlValue::Real(f) => stmt.raw_bind_parameter(index, f),
         SqlValue::Bool(b) => stmt.raw_bind_parameter(index, b as i64),
-        SqlValue::Timestamp(t) => {
-            stmt.raw_bind_parameter(index, t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        }
+        SqlValue::Timestamp(t) => stmt.raw_bind_parameter(
+            index,
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
     }
 }
 
@@ -185,7 +196,10 @@ fn classify(e: &rusqlite::Error) -> ApplyError {
         rusqlite::Error::SqliteFailure(f, _)
             if matches!(
                 f.code,
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure | ErrorCode::DiskFull
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
             ) =>
         {
             ApplyError::retry(format!("legacy database: {e}"))
@@ -207,7 +221,9 @@ impl Adapter for SqliteTarget {
         let n = batch.len();
         match tokio::task::spawn_blocking(move || this.apply_blocking(&batch)).await {
             Ok(results) => results,
-            Err(e) => (0..n).map(|_| Err(ApplyError::retry(format!("apply task failed: {e}")))).collect(),
+            Err(e) => (0..n)
+                .map(|_| Err(ApplyError::retry(format!("apply task failed: {e}"))))
+                .collect(),
         }
     }
 }

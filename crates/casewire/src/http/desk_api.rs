@@ -13,13 +13,14 @@ use axum::routing::get;
 use desk::{Desk, DeskError};
 use serde_json::{Map, Value, json};
 
-pub const API_VERSION: &str = "60.0";
-
 pub fn router(desk: Arc<Desk>) -> Router {
     Router::new()
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
-        .route("/services/data/{version}/sobjects/{object}", axum::routing::post(create))
+        .route(
+            "/services/data/{version}/sobjects/{object}",
+            axum::routing::post(create),
+        )
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
             get(read).patch(update).delete(remove),
@@ -28,9 +29,32 @@ pub fn router(desk: Arc<Desk>) -> Router {
         .with_state(desk)
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>, fields: &[String]) -> Response {
-    let body = json!([{ "message": message.into(), "errorCode": code, "fields": fields }]);
-    (status, Json(body)).into_response()
+fn error(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+    fields: &[String],
+) -> Response {
+    ApiError::new(status, code, message, fields).into_response()
+}
+
+/// A REST error in Salesforce's shape, small enough to travel in a `Result`.
+struct ApiError(Box<(StatusCode, Value)>);
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>, fields: &[String]) -> Self {
+        Self(Box::new((
+            status,
+            json!([{ "message": message.into(), "errorCode": code, "fields": fields }]),
+        )))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = *self.0;
+        (status, Json(body)).into_response()
+    }
 }
 
 fn desk_error(e: DeskError) -> Response {
@@ -38,45 +62,79 @@ fn desk_error(e: DeskError) -> Response {
         DeskError::UnknownObject(object) => error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
-            format!("The requested resource does not exist: sObject type '{object}' is not supported."),
+            format!(
+                "The requested resource does not exist: sObject type '{object}' is not supported."
+            ),
             &[],
         ),
-        DeskError::NotFound { .. } => error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", &[]),
-        DeskError::Invalid(errors) => (StatusCode::BAD_REQUEST, Json(json!(errors))).into_response(),
-        DeskError::Contended => error(StatusCode::CONFLICT, "UNABLE_TO_LOCK_ROW", e.to_string(), &[]),
-        DeskError::Store(store::StoreError::Unavailable(m)) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", m, &[])
+        DeskError::NotFound { .. } => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+            &[],
+        ),
+        DeskError::Invalid(errors) => {
+            (StatusCode::BAD_REQUEST, Json(json!(errors))).into_response()
         }
+        DeskError::Contended => error(
+            StatusCode::CONFLICT,
+            "UNABLE_TO_LOCK_ROW",
+            e.to_string(),
+            &[],
+        ),
+        DeskError::Store(store::StoreError::Unavailable(m)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_UNAVAILABLE",
+            m,
+            &[],
+        ),
         DeskError::Store(other) => {
             tracing::error!("desk storage error: {other}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_EXCEPTION", other.to_string(), &[])
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN_EXCEPTION",
+                other.to_string(),
+                &[],
+            )
         }
     }
 }
 
 /// Parses a JSON object body with an error in Salesforce's shape for anything else.
-fn json_object(body: &Bytes) -> Result<Map<String, Value>, Response> {
+fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(error(
+        Ok(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "JSON_PARSER_ERROR",
             "the request body must be a JSON object of field names and values",
             &[],
         )),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", format!("the request body is not valid JSON: {e}"), &[])),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            format!("the request body is not valid JSON: {e}"),
+            &[],
+        )),
     }
 }
 
-fn check_version(version: &str) -> Result<(), Response> {
+fn check_version(version: &str) -> Result<(), ApiError> {
     let ok = version
         .strip_prefix('v')
         .and_then(|v| v.split_once('.'))
-        .is_some_and(|(major, minor)| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) && minor == "0");
+        .is_some_and(|(major, minor)| {
+            !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) && minor == "0"
+        });
     if ok {
         Ok(())
     } else {
-        Err(error(StatusCode::NOT_FOUND, "NOT_FOUND", format!("The requested resource does not exist: API version {version:?}"), &[]))
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("The requested resource does not exist: API version {version:?}"),
+            &[],
+        ))
     }
 }
 
@@ -87,13 +145,17 @@ async fn versions() -> Json<Value> {
     Json(Value::Array(list))
 }
 
-async fn create(State(desk): State<Arc<Desk>>, Path((version, object)): Path<(String, String)>, body: Bytes) -> Response {
+async fn create(
+    State(desk): State<Arc<Desk>>,
+    Path((version, object)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     if let Err(r) = check_version(&version) {
-        return r;
+        return r.into_response();
     }
     let fields = match json_object(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match desk.create(&object, &fields).await {
         Ok(saved) => (
@@ -105,9 +167,12 @@ async fn create(State(desk): State<Arc<Desk>>, Path((version, object)): Path<(St
     }
 }
 
-async fn read(State(desk): State<Arc<Desk>>, Path((version, object, id)): Path<(String, String, String)>) -> Response {
+async fn read(
+    State(desk): State<Arc<Desk>>,
+    Path((version, object, id)): Path<(String, String, String)>,
+) -> Response {
     if let Err(r) = check_version(&version) {
-        return r;
+        return r.into_response();
     }
     match desk.get(&object, &id).await {
         Ok(record) => {
@@ -119,7 +184,10 @@ async fn read(State(desk): State<Arc<Desk>>, Path((version, object, id)): Path<(
             // Salesforce returns every field of the object, null where empty.
             if let Some(schema) = desk.catalog().schema(&object) {
                 for name in schema.fields.keys() {
-                    body.insert(name.clone(), record.get(name).map(|v| v.to_json()).unwrap_or(Value::Null));
+                    body.insert(
+                        name.clone(),
+                        record.get(name).map(|v| v.to_json()).unwrap_or(Value::Null),
+                    );
                 }
             }
             Json(Value::Object(body)).into_response()
@@ -134,11 +202,11 @@ async fn update(
     body: Bytes,
 ) -> Response {
     if let Err(r) = check_version(&version) {
-        return r;
+        return r.into_response();
     }
     let fields = match json_object(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match desk.update(&object, &id, &fields).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
@@ -146,9 +214,12 @@ async fn update(
     }
 }
 
-async fn remove(State(desk): State<Arc<Desk>>, Path((version, object, id)): Path<(String, String, String)>) -> Response {
+async fn remove(
+    State(desk): State<Arc<Desk>>,
+    Path((version, object, id)): Path<(String, String, String)>,
+) -> Response {
     if let Err(r) = check_version(&version) {
-        return r;
+        return r.into_response();
     }
     match desk.delete(&object, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

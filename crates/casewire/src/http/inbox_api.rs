@@ -22,7 +22,12 @@ pub fn router(inbox: Arc<Inbox>) -> Router {
 }
 
 fn xml(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 pub fn fault(status: StatusCode, code: FaultCode, message: &str) -> Response {
@@ -30,19 +35,34 @@ pub fn fault(status: StatusCode, code: FaultCode, message: &str) -> Response {
 }
 
 async fn no_route() -> Response {
-    fault(StatusCode::NOT_FOUND, FaultCode::Client, "no inbox route in the URL: POST to /inbox/{route}")
+    fault(
+        StatusCode::NOT_FOUND,
+        FaultCode::Client,
+        "no inbox route in the URL: POST to /inbox/{route}",
+    )
 }
 
-async fn receive(State(inbox): State<Arc<Inbox>>, Path(route): Path<String>, request: Request) -> Response {
+async fn receive(
+    State(inbox): State<Arc<Inbox>>,
+    Path(route): Path<String>,
+    request: Request,
+) -> Response {
     if request.method() != axum::http::Method::POST {
         return fault(
             StatusCode::METHOD_NOT_ALLOWED,
             FaultCode::Client,
-            &format!("{} is not accepted here: outbound messages are sent with POST", request.method()),
+            &format!(
+                "{} is not accepted here: outbound messages are sent with POST",
+                request.method()
+            ),
         );
     }
     if inbox.route(&route).is_none() {
-        return fault(StatusCode::NOT_FOUND, FaultCode::Client, &format!("no inbox route named {route:?}"));
+        return fault(
+            StatusCode::NOT_FOUND,
+            FaultCode::Client,
+            &format!("no inbox route named {route:?}"),
+        );
     }
     let limit = inbox.limits().max_body_bytes;
     let body = match axum::body::to_bytes(Body::new(request.into_body()), limit).await {
@@ -58,7 +78,11 @@ async fn receive(State(inbox): State<Arc<Inbox>>, Path(route): Path<String>, req
                     &format!("request body larger than {limit} bytes"),
                 )
             } else {
-                fault(StatusCode::BAD_REQUEST, FaultCode::Client, &format!("cannot read the request body: {e}"))
+                fault(
+                    StatusCode::BAD_REQUEST,
+                    FaultCode::Client,
+                    &format!("cannot read the request body: {e}"),
+                )
             };
         }
     };
@@ -66,7 +90,8 @@ async fn receive(State(inbox): State<Arc<Inbox>>, Path(route): Path<String>, req
     match inbox.receive(&route, &body, now).await {
         Ok(_) => xml(StatusCode::OK, soap::encode_ack(true).to_owned()),
         Err(e) => {
-            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if matches!(e, inbox::InboxError::Store(_)) {
                 tracing::error!(route, "inbox cannot store: {e}");
             } else {

@@ -16,8 +16,20 @@ pub fn operations(metrics: Option<PrometheusHandle>) -> Router {
         .route(
             "/metrics",
             get(move || {
-                let rendered = metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default();
-                async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], rendered).into_response() }
+                let rendered = metrics
+                    .as_ref()
+                    .map(PrometheusHandle::render)
+                    .unwrap_or_default();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        rendered,
+                    )
+                        .into_response()
+                }
             }),
         )
 }

@@ -13,12 +13,18 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_casewire");
 pub const ORG: &str = "00D5g000004XyZaEAK";
 
 pub fn conformance(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance").join(sub)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance")
+        .join(sub)
 }
 
 /// A loopback port that was free a moment ago (for a server that must come up later on a known port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Server {
@@ -71,7 +77,8 @@ impl Server {
                         server.desk = Some(rest.trim().to_owned());
                     }
                     if let Some(rest) = line.strip_prefix("casewire: inbox listening on ") {
-                        server.inbox = Some(rest.trim().trim_end_matches("/inbox/{route}").to_owned());
+                        server.inbox =
+                            Some(rest.trim().trim_end_matches("/inbox/{route}").to_owned());
                     }
                 }
                 Err(_) => {
@@ -101,7 +108,10 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         self.child.wait().unwrap()
     }
 }
@@ -127,7 +137,9 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
 }
 
 pub fn query(db: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
     stmt.query_map([], |row| {
@@ -154,19 +166,28 @@ pub fn count(db: &Path, sql: &str) -> i64 {
     if !db.exists() {
         return 0;
     }
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
 }
 
 pub fn http() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// An inbox-only configuration with one route `legacy` whose SQL adapter appends to `applied_log`
 /// (so that a double apply would show as two rows) and upserts `tickets`.
 pub fn inbox_config(listen: &str, allowed_orgs: &[&str]) -> String {
-    let orgs = allowed_orgs.iter().map(|o| format!("{o:?}")).collect::<Vec<_>>().join(", ");
+    let orgs = allowed_orgs
+        .iter()
+        .map(|o| format!("{o:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         r#"
 [inbox]
@@ -247,6 +268,11 @@ pub fn create_and_close(client: &reqwest::blocking::Client, desk: &str, subject:
         .json(&serde_json::json!({ "Status": "Closed" }))
         .send()
         .unwrap();
-    assert_eq!(closed.status().as_u16(), 204, "close {id}: {:?}", closed.text());
+    assert_eq!(
+        closed.status().as_u16(),
+        204,
+        "close {id}: {:?}",
+        closed.text()
+    );
     id
 }
