@@ -48,6 +48,38 @@ async fn bind(pre: Option<TcpListener>, address: &str, what: &str) -> anyhow::Re
     }
 }
 
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(Box<store_postgres::PgStore>),
+}
+
+/// A `postgres://` URL selects PostgreSQL (several nodes may share it); anything else is a SQLite
+/// file path, relative to the configuration file.
+async fn open_store(config: &Config, database: &std::path::Path) -> anyhow::Result<Backend> {
+    let text = database.to_string_lossy();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let store = store_postgres::PgStore::open(&text, None)
+            .await
+            .with_context(|| format!("cannot use PostgreSQL at {}", redact_url(&text)))?;
+        return Ok(Backend::Postgres(Box::new(store)));
+    }
+    let path = config.resolve(database);
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(Backend::Sqlite(store))
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 pub async fn start(
     config: &Config,
     listeners: Listeners,
@@ -63,10 +95,13 @@ pub async fn start(
     };
 
     if let Some(inbox_cfg) = &config.inbox {
-        let path = config.resolve(&inbox_cfg.database);
-        let store = SqliteStore::open(&path, SqliteOptions::default())
-            .with_context(|| format!("inbox.database {}", path.display()))?;
-        let store: Arc<SqliteStore> = Arc::new(store);
+        let store: Arc<dyn store::InboxStore> = match open_store(config, &inbox_cfg.database)
+            .await
+            .context("inbox.database")?
+        {
+            Backend::Sqlite(s) => Arc::new(s),
+            Backend::Postgres(s) => Arc::new(*s),
+        };
         let signal = Arc::new(Notify::new());
         let mut routes = Vec::new();
         let mut adapters: HashMap<String, Arc<dyn inbox::Adapter>> = HashMap::new();
@@ -125,10 +160,23 @@ pub async fn start(
     }
 
     if let Some(desk_cfg) = &config.desk {
-        let path = config.resolve(&desk_cfg.database);
-        let store = SqliteStore::open(&path, SqliteOptions::default())
-            .with_context(|| format!("desk.database {}", path.display()))?;
-        let store: Arc<dyn store::DeskStore> = Arc::new(store);
+        let backend = open_store(config, &desk_cfg.database)
+            .await
+            .context("desk.database")?;
+        let signal = Arc::new(Notify::new());
+        let store: Arc<dyn store::DeskStore> = match backend {
+            Backend::Sqlite(s) => Arc::new(s),
+            Backend::Postgres(s) => {
+                // Other nodes' commits wake this node's engine too.
+                let listener = s.listen_outbox(signal.clone());
+                let token = shutdown.clone();
+                tasks.spawn(async move {
+                    token.cancelled().await;
+                    listener.abort();
+                });
+                Arc::new(*s)
+            }
+        };
         let listener = bind(listeners.desk, &desk_cfg.listen, "desk.listen").await?;
         let addr = listener.local_addr()?;
         running.desk_addr = Some(addr);
@@ -148,7 +196,6 @@ pub async fn start(
         )
         .context("desk configuration")?;
         let catalog = Arc::new(catalog);
-        let signal = Arc::new(Notify::new());
         let engine = delivery::Engine::new(
             store.clone(),
             catalog.clone(),

@@ -81,15 +81,7 @@ impl InboxStore for SqliteStore {
                 ))
                 .map_err(sql_error)?;
             let mut rows = collect(stmt.query_map(params![now, limit as i64], inbox_row).map_err(sql_error)?)?;
-            // Per record, oldest version first; records keep their arrival order among each other.
-            let mut first_seen: std::collections::HashMap<(String, Option<String>), usize> = Default::default();
-            for (i, r) in rows.iter().enumerate() {
-                first_seen.entry((r.object_type.clone(), r.record_id.clone())).or_insert(i);
-            }
-            rows.sort_by_cached_key(|r| {
-                let group = first_seen[&(r.object_type.clone(), r.record_id.clone())];
-                (group, r.version.unwrap_or(i64::MAX))
-            });
+            store::order_for_apply(&mut rows);
             Ok(rows)
         })
         .await

@@ -292,6 +292,22 @@ pub enum ApplyOutcome {
     Empty,
 }
 
+/// Orders notifications due for apply (fetched in arrival order): per record, oldest version first;
+/// records keep their arrival order among each other. Without a version, arrival order.
+pub fn order_for_apply(rows: &mut [InboxRow]) {
+    let mut first_seen: std::collections::HashMap<(String, Option<String>), usize> =
+        Default::default();
+    for (i, r) in rows.iter().enumerate() {
+        first_seen
+            .entry((r.object_type.clone(), r.record_id.clone()))
+            .or_insert(i);
+    }
+    rows.sort_by_cached_key(|r| {
+        let group = first_seen[&(r.object_type.clone(), r.record_id.clone())];
+        (group, r.version.unwrap_or(i64::MAX))
+    });
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct InboxFilter {
     pub route: Option<String>,
