@@ -16,8 +16,24 @@ pub struct Config {
     pub inbox: Option<InboxConfig>,
     #[serde(default)]
     pub applier: ApplierConfig,
+    #[serde(default)]
+    pub sqlite: SqliteConfig,
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// SQLite settings. Commits are always `synchronous=FULL`; only the grouping can be switched off,
+/// to measure what it buys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    pub group_commit: bool,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self { group_commit: true }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -64,8 +64,11 @@ async fn open_store(config: &Config, database: &std::path::Path) -> anyhow::Resu
         return Ok(Backend::Postgres(Box::new(store)));
     }
     let path = config.resolve(database);
-    let store = SqliteStore::open(&path, SqliteOptions::default())
-        .with_context(|| format!("{}", path.display()))?;
+    let options = SqliteOptions {
+        group_commit: config.sqlite.group_commit,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(&path, options).with_context(|| format!("{}", path.display()))?;
     Ok(Backend::Sqlite(store))
 }
 
