@@ -156,8 +156,11 @@ pub async fn start(
             signal.clone(),
         )?;
         tasks.spawn(Arc::new(engine).run(shutdown.clone()));
+        let admin = delivery::admin::QueueAdmin::new(store.clone(), Some(signal.clone()));
         let desk = Arc::new(desk::Desk::new(store, catalog, signal));
-        let app = http::desk_api::router(desk).merge(http::operations(metrics));
+        let app = http::desk_api::router(desk)
+            .merge(http::admin_api::router(admin))
+            .merge(http::operations(metrics));
         let token = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(listener, app)
