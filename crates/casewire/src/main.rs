@@ -34,7 +34,13 @@ enum Command {
     },
     /// The delivery-status queue: list, show, retry, delete, dead letters, resend.
     Queue {
-        #[arg(long, short, env = "CASEWIRE_CONFIG", default_value = "casewire.toml")]
+        #[arg(
+            long,
+            short,
+            global = true,
+            env = "CASEWIRE_CONFIG",
+            default_value = "casewire.toml"
+        )]
         config: PathBuf,
         #[command(subcommand)]
         command: queue_cli::QueueCommand,
