@@ -1,7 +1,7 @@
 //! Delivery settings of one action (`[desk.actions.delivery]` overrides of `[delivery]`), its TLS
 //! files, and the checks of both when the configuration loads. Errors name the action and the key.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -113,7 +113,7 @@ pub(super) fn validate_action(
     Ok(())
 }
 
-fn read(config: &Config, at: &str, key: &str, path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+fn read(config: &Config, at: &str, key: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
     let full = config.resolve(path);
     std::fs::read(&full).with_context(|| format!("{at}: {key}: cannot read {}", full.display()))
 }
@@ -171,8 +171,6 @@ pub(super) fn resolve(config: &mut Config) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     fn desk(action_extra: &str, delivery: &str) -> String {
