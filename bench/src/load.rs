@@ -22,7 +22,9 @@ impl Bodies {
         let start = golden.find("   <Notification>").unwrap_or(0);
         let end = golden.find("  </notifications>").unwrap_or(golden.len());
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let run: String = (0..3).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
+        let run: String = (0..3)
+            .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+            .collect();
         Self {
             head: golden[..start].to_owned(),
             notification: golden[start..end].to_owned(),
@@ -34,7 +36,9 @@ impl Bodies {
 
     /// Request number `n` (each notification id and record id appears in exactly one request).
     pub fn body(&self, n: u64) -> Vec<u8> {
-        let mut out = String::with_capacity(self.head.len() + self.tail.len() + self.batch * (self.notification.len() + 8));
+        let mut out = String::with_capacity(
+            self.head.len() + self.tail.len() + self.batch * (self.notification.len() + 8),
+        );
         out.push_str(&self.head);
         for i in 0..self.batch as u64 {
             let serial = n * self.batch as u64 + i;
@@ -55,7 +59,8 @@ impl Bodies {
 /// The golden message's bytes come from the encoder itself so the template is what the desk sends.
 fn soap_template() -> String {
     let fields = sample_fields();
-    let refs: Vec<(&str, &model::FieldValue)> = fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let refs: Vec<(&str, &model::FieldValue)> =
+        fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let notifications = [soap::OutgoingNotification {
         id: "04l5g00000XyZ12AAF",
         object_type: "Case",
@@ -124,20 +129,35 @@ pub fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
 }
 
 /// `connections` workers post bodies back to back for `duration`; only 200 answers with an Ack count.
-pub async fn drive(url: &str, bodies: Arc<Bodies>, connections: usize, duration: Duration) -> anyhow::Result<Outcome> {
+pub async fn drive(
+    url: &str,
+    bodies: Arc<Bodies>,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
     let client = client(connections)?;
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (client, url, bodies, counter) = (client.clone(), url.to_owned(), bodies.clone(), counter.clone());
+        let (client, url, bodies, counter) = (
+            client.clone(),
+            url.to_owned(),
+            bodies.clone(),
+            counter.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut out = Outcome::default();
             while Instant::now() < deadline {
                 let body = bodies.body(counter.fetch_add(1, Ordering::Relaxed));
                 let t0 = Instant::now();
-                let result = client.post(&url).header("Content-Type", "text/xml; charset=UTF-8").body(body).send().await;
+                let result = client
+                    .post(&url)
+                    .header("Content-Type", "text/xml; charset=UTF-8")
+                    .body(body)
+                    .send()
+                    .await;
                 let ok = match result {
                     Ok(r) if r.status().as_u16() == 200 => match r.bytes().await {
                         Ok(b) => memfind(&b, b"<Ack>true</Ack>"),
@@ -145,7 +165,11 @@ pub async fn drive(url: &str, bodies: Arc<Bodies>, connections: usize, duration:
                     },
                     Ok(r) => {
                         if out.first_error.is_none() {
-                            out.first_error = Some(format!("HTTP {}: {}", r.status(), r.text().await.unwrap_or_default()));
+                            out.first_error = Some(format!(
+                                "HTTP {}: {}",
+                                r.status(),
+                                r.text().await.unwrap_or_default()
+                            ));
                         }
                         false
                     }

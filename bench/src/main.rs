@@ -69,7 +69,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let ctx = scenarios::Context {
             casewire: cli.casewire.clone(),
@@ -79,8 +81,12 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::RawAckServer { listen } => scenarios::raw_ack_server(&listen).await,
             Command::Fsync => scenarios::fsync(&ctx).await.map(|_| ()),
-            Command::Ingest { connections, batch } => scenarios::ingest(&ctx, connections, batch).await.map(|_| ()),
-            Command::Desk { connections, rate } => scenarios::desk(&ctx, connections, rate).await.map(|_| ()),
+            Command::Ingest { connections, batch } => scenarios::ingest(&ctx, connections, batch)
+                .await
+                .map(|_| ()),
+            Command::Desk { connections, rate } => {
+                scenarios::desk(&ctx, connections, rate).await.map(|_| ())
+            }
             Command::Scaling => scenarios::scaling(&ctx).await,
             Command::All => {
                 scenarios::fsync(&ctx).await?;

@@ -40,7 +40,11 @@ impl Proc {
 }
 
 /// Starts `casewire serve` and returns it with (desk URL, inbox URL) as it printed them.
-fn start_casewire(ctx: &Context, dir: &Path, config: &str) -> anyhow::Result<(Proc, Option<String>, Option<String>)> {
+fn start_casewire(
+    ctx: &Context,
+    dir: &Path,
+    config: &str,
+) -> anyhow::Result<(Proc, Option<String>, Option<String>)> {
     let path = dir.join("casewire.toml");
     std::fs::write(&path, config)?;
     let mut child = Command::new(&ctx.casewire)
@@ -50,13 +54,20 @@ fn start_casewire(ctx: &Context, dir: &Path, config: &str) -> anyhow::Result<(Pr
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("cannot start {} (build it with cargo build --release)", ctx.casewire.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot start {} (build it with cargo build --release)",
+                ctx.casewire.display()
+            )
+        })?;
     let stderr = child.stderr.take().context("no stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     let (mut desk, mut inbox) = (None, None);
     let wants_desk = config.contains("[desk]");
     while (wants_desk && desk.is_none()) || inbox.is_none() {
-        let Some(Ok(line)) = lines.next() else { bail!("casewire exited before listening") };
+        let Some(Ok(line)) = lines.next() else {
+            bail!("casewire exited before listening")
+        };
         if let Some(rest) = line.strip_prefix("casewire: desk listening on ") {
             desk = Some(rest.trim().to_owned());
         }
@@ -77,7 +88,11 @@ fn start_raw_ack() -> anyhow::Result<(Proc, String)> {
     let stdout = child.stdout.take().context("no stdout")?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    let url = line.trim().strip_prefix("listening on ").context("raw ack server did not start")?.to_owned();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .context("raw ack server did not start")?
+        .to_owned();
     Ok((Proc { child }, url))
 }
 
@@ -89,7 +104,9 @@ pub async fn raw_ack_server(listen: &str) -> anyhow::Result<()> {
     // Reads the whole body (as the inbox must) and answers the fixed Ack: no parsing, no storing.
     let app = axum::Router::new().route(
         "/inbox/{route}",
-        post(move |_body: axum::body::Bytes| async move { ([("content-type", "text/xml; charset=utf-8")], ack) }),
+        post(move |_body: axum::body::Bytes| async move {
+            ([("content-type", "text/xml; charset=utf-8")], ack)
+        }),
     );
     axum::serve(listener, app).await?;
     Ok(())
@@ -130,10 +147,17 @@ fn write_result(ctx: &Context, name: &str, value: serde_json::Value) -> anyhow::
 }
 
 fn machine() -> serde_json::Value {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
         .unwrap_or_default();
     json!({ "cpus": cpus, "cpu": model, "when": chrono::Utc::now().to_rfc3339() })
 }
@@ -141,9 +165,16 @@ fn machine() -> serde_json::Value {
 pub async fn fsync(ctx: &Context) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir_in(".")?;
     let path = dir.path().join("fsync.db");
-    let rate = tokio::task::spawn_blocking(move || store_sqlite::fsync_limit(&path, Duration::from_secs(3))).await??;
+    let rate = tokio::task::spawn_blocking(move || {
+        store_sqlite::fsync_limit(&path, Duration::from_secs(3))
+    })
+    .await??;
     println!("fsync limit: {rate:.0} commits/s (SQLite, synchronous=FULL, one row per commit)");
-    write_result(ctx, "fsync", json!({ "machine": machine(), "commits_per_s": rate }))?;
+    write_result(
+        ctx,
+        "fsync",
+        json!({ "machine": machine(), "commits_per_s": rate }),
+    )?;
     Ok(rate)
 }
 
@@ -173,7 +204,10 @@ impl Row {
 
 fn print_rows(title: &str, rows: &[Row], reference: f64) {
     println!("\n{title}");
-    println!("  {:<34} {:>14} {:>9} {:>9} {:>8} {:>7}", "run", "notifications/s", "p50 ms", "p99 ms", "errors", "ratio");
+    println!(
+        "  {:<34} {:>14} {:>9} {:>9} {:>8} {:>7}",
+        "run", "notifications/s", "p50 ms", "p99 ms", "errors", "ratio"
+    );
     for r in rows {
         println!(
             "  {:<34} {:>14.0} {:>9.2} {:>9.2} {:>8} {:>7.2}",
@@ -190,14 +224,27 @@ fn print_rows(title: &str, rows: &[Row], reference: f64) {
     }
 }
 
-async fn ingest_once(ctx: &Context, group_commit: bool, connections: usize, batch: usize, duration: Duration) -> anyhow::Result<Outcome> {
+async fn ingest_once(
+    ctx: &Context,
+    group_commit: bool,
+    connections: usize,
+    batch: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir_in(".")?;
     let (_server, _, inbox) = start_casewire(ctx, dir.path(), &inbox_config(group_commit))?;
     let url = format!("{}/inbox/legacy", inbox.context("inbox address")?);
     let outcome = load::drive(&url, Arc::new(Bodies::new(batch)), connections, duration).await?;
-    let stored = legacy_sql::inspect::query_sqlite(&dir.path().join("inbox.db"), "SELECT count(*) FROM inbox")
-        .map_err(anyhow::Error::msg)?;
-    let stored: u64 = stored.first().and_then(|r| r[0].as_deref()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let stored = legacy_sql::inspect::query_sqlite(
+        &dir.path().join("inbox.db"),
+        "SELECT count(*) FROM inbox",
+    )
+    .map_err(anyhow::Error::msg)?;
+    let stored: u64 = stored
+        .first()
+        .and_then(|r| r[0].as_deref())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let acked = outcome.requests * batch as u64;
     if stored < acked {
         bail!("lost acknowledged notifications: {acked} acked, {stored} stored");
@@ -207,7 +254,13 @@ async fn ingest_once(ctx: &Context, group_commit: bool, connections: usize, batc
 
 async fn raw_once(connections: usize, batch: usize, duration: Duration) -> anyhow::Result<Outcome> {
     let (_raw, url) = start_raw_ack()?;
-    load::drive(&format!("{url}/inbox/legacy"), Arc::new(Bodies::new(batch)), connections, duration).await
+    load::drive(
+        &format!("{url}/inbox/legacy"),
+        Arc::new(Bodies::new(batch)),
+        connections,
+        duration,
+    )
+    .await
 }
 
 pub async fn ingest(ctx: &Context, connections: usize, batch: usize) -> anyhow::Result<()> {
@@ -216,9 +269,21 @@ pub async fn ingest(ctx: &Context, connections: usize, batch: usize) -> anyhow::
     let off = ingest_once(ctx, false, connections, batch, d).await?;
     let on = ingest_once(ctx, true, connections, batch, d).await?;
     let rows = vec![
-        Row { label: "raw ack limit (no parse, no store)".into(), outcome: raw, batch },
-        Row { label: "inbox, group commit off".into(), outcome: off, batch },
-        Row { label: "inbox, group commit on".into(), outcome: on, batch },
+        Row {
+            label: "raw ack limit (no parse, no store)".into(),
+            outcome: raw,
+            batch,
+        },
+        Row {
+            label: "inbox, group commit off".into(),
+            outcome: off,
+            batch,
+        },
+        Row {
+            label: "inbox, group commit on".into(),
+            outcome: on,
+            batch,
+        },
     ];
     let reference = rows[0].notifications_per_s();
     let title = format!(
@@ -266,11 +331,19 @@ actions = ["Case_Closed_To_Legacy"]
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Creates cases (closed loop, `connections` workers) for `duration` or up to `max`; returns their ids.
-async fn create_cases(client: &reqwest::Client, base: &str, connections: usize, duration: Duration, max: usize) -> anyhow::Result<Vec<String>> {
+async fn create_cases(
+    client: &reqwest::Client,
+    base: &str,
+    connections: usize,
+    duration: Duration,
+    max: usize,
+) -> anyhow::Result<Vec<String>> {
     let deadline = Instant::now() + duration;
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(max));
     let mut workers = Vec::new();
@@ -280,7 +353,13 @@ async fn create_cases(client: &reqwest::Client, base: &str, connections: usize, 
             let mut ids = Vec::new();
             let mut i = 0;
             while Instant::now() < deadline
-                && remaining.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+                && remaining
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
             {
                 i += 1;
                 let body = json!({ "Subject": format!("bench {w}-{i}") });
@@ -301,7 +380,11 @@ async fn create_cases(client: &reqwest::Client, base: &str, connections: usize, 
 fn applied_count(legacy: &Path) -> u64 {
     legacy_sql::inspect::query_sqlite(legacy, "SELECT count(*) FROM casewire_ledger")
         .ok()
-        .and_then(|r| r.first().and_then(|r| r[0].as_deref()).and_then(|v| v.parse().ok()))
+        .and_then(|r| {
+            r.first()
+                .and_then(|r| r[0].as_deref())
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -310,11 +393,17 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
     // Sustained: close as fast as the desk takes it, then wait until every close is applied.
     let dir = tempfile::tempdir_in(".")?;
     let (server, desk_url, _) = start_casewire(ctx, dir.path(), &both_roles_config(free_port()?))?;
-    let base = format!("{}/services/data/v60.0/sobjects/Case", desk_url.context("desk address")?);
+    let base = format!(
+        "{}/services/data/v60.0/sobjects/Case",
+        desk_url.context("desk address")?
+    );
     let client = load::client(connections)?;
     let ids = create_cases(&client, &base, connections, ctx.duration, 200_000).await?;
     let n = ids.len();
-    let chunks: Vec<Vec<String>> = ids.chunks(n.div_ceil(connections).max(1)).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<String>> = ids
+        .chunks(n.div_ceil(connections).max(1))
+        .map(|c| c.to_vec())
+        .collect();
     let started = Instant::now();
     let mut workers = Vec::new();
     for chunk in chunks {
@@ -322,7 +411,11 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
         workers.push(tokio::spawn(async move {
             let mut failed = 0u64;
             for id in chunk {
-                let r = client.patch(format!("{base}/{id}")).json(&json!({ "Status": "Closed" })).send().await;
+                let r = client
+                    .patch(format!("{base}/{id}"))
+                    .json(&json!({ "Status": "Closed" }))
+                    .send()
+                    .await;
                 if !matches!(r, Ok(ref r) if r.status().as_u16() == 204) {
                     failed += 1;
                 }
@@ -349,10 +442,21 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
 
     // Fixed offered rate: open loop, one close every 1/rate s; latency = inbox stored (acked) - close sent.
     let dir2 = tempfile::tempdir_in(".")?;
-    let (server2, desk_url2, _) = start_casewire(ctx, dir2.path(), &both_roles_config(free_port()?))?;
-    let base2 = format!("{}/services/data/v60.0/sobjects/Case", desk_url2.context("desk address")?);
+    let (server2, desk_url2, _) =
+        start_casewire(ctx, dir2.path(), &both_roles_config(free_port()?))?;
+    let base2 = format!(
+        "{}/services/data/v60.0/sobjects/Case",
+        desk_url2.context("desk address")?
+    );
     let total = (rate as f64 * ctx.duration.as_secs_f64()) as usize;
-    let ids2 = create_cases(&client, &base2, connections, Duration::from_secs(600), total).await?;
+    let ids2 = create_cases(
+        &client,
+        &base2,
+        connections,
+        Duration::from_secs(600),
+        total,
+    )
+    .await?;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sends = Vec::with_capacity(ids2.len());
@@ -361,8 +465,16 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
         let (client, url) = (client.clone(), format!("{base2}/{id}"));
         sends.push(tokio::spawn(async move {
             let sent = chrono::Utc::now().timestamp_micros();
-            let r = client.patch(url).json(&json!({ "Status": "Closed" })).send().await;
-            (id, sent, matches!(r, Ok(ref r) if r.status().as_u16() == 204))
+            let r = client
+                .patch(url)
+                .json(&json!({ "Status": "Closed" }))
+                .send()
+                .await;
+            (
+                id,
+                sent,
+                matches!(r, Ok(ref r) if r.status().as_u16() == 204),
+            )
         }));
     }
     let mut sent_at = std::collections::HashMap::new();
@@ -379,8 +491,11 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
     }
     let peak_rss_fixed_mib = server2.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
     drop(server2);
-    let received = legacy_sql::inspect::query_sqlite(&dir2.path().join("inbox.db"), "SELECT record_id, received FROM inbox")
-        .map_err(anyhow::Error::msg)?;
+    let received = legacy_sql::inspect::query_sqlite(
+        &dir2.path().join("inbox.db"),
+        "SELECT record_id, received FROM inbox",
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut latencies_us: Vec<u64> = received
         .iter()
         .filter_map(|r| {
@@ -394,12 +509,25 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
     let p50 = load::percentile(&latencies_us, 50.0) as f64 / 1000.0;
     let p99 = load::percentile(&latencies_us, 99.0) as f64 / 1000.0;
 
-    println!("\ndesk end to end: REST close -> rule -> outbox -> SOAP -> inbox -> legacy SQLite, both roles in one process");
+    println!(
+        "\ndesk end to end: REST close -> rule -> outbox -> SOAP -> inbox -> legacy SQLite, both roles in one process"
+    );
     println!("  cases closed                        {n} ({failed} failed requests)");
-    println!("  closes/s accepted by the desk       {closes_per_s:.0}  (ratio to fsync limit {:.2})", closes_per_s / fsync_rate);
-    println!("  closed -> applied, sustained        {end_to_end_per_s:.0}/s  ({applied} of {n} applied: {} lost)", n as u64 - applied.min(n as u64));
-    println!("  at {rate}/s offered: close -> ack      p50 {p50:.1} ms, p99 {p99:.1} ms ({} samples)", latencies_us.len());
-    println!("  peak RSS of serve                   {peak_rss_mib:.1} MiB (sustained run), {peak_rss_fixed_mib:.1} MiB (fixed rate)");
+    println!(
+        "  closes/s accepted by the desk       {closes_per_s:.0}  (ratio to fsync limit {:.2})",
+        closes_per_s / fsync_rate
+    );
+    println!(
+        "  closed -> applied, sustained        {end_to_end_per_s:.0}/s  ({applied} of {n} applied: {} lost)",
+        n as u64 - applied.min(n as u64)
+    );
+    println!(
+        "  at {rate}/s offered: close -> ack      p50 {p50:.1} ms, p99 {p99:.1} ms ({} samples)",
+        latencies_us.len()
+    );
+    println!(
+        "  peak RSS of serve                   {peak_rss_mib:.1} MiB (sustained run), {peak_rss_fixed_mib:.1} MiB (fixed rate)"
+    );
     println!("  fsync limit (reference)             {fsync_rate:.0} commits/s");
     write_result(
         ctx,
@@ -428,9 +556,19 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
 pub async fn scaling(ctx: &Context) -> anyhow::Result<()> {
     let d = ctx.duration.mul_f64(0.4).max(Duration::from_secs(2));
     let mut table = Vec::new();
-    println!("\nscaling: inbox (group commit on) vs raw ack limit, {:.0} s per run", d.as_secs_f64());
-    println!("  {:>5} {:>6} {:>15} {:>15} {:>7} {:>9} {:>9}", "conns", "batch", "raw notif/s", "inbox notif/s", "ratio", "p50 ms", "p99 ms");
-    let plan: Vec<(usize, usize)> = [1, 4, 16, 32, 64].iter().map(|c| (*c, 1)).chain([10, 50, 100].iter().map(|b| (32, *b))).collect();
+    println!(
+        "\nscaling: inbox (group commit on) vs raw ack limit, {:.0} s per run",
+        d.as_secs_f64()
+    );
+    println!(
+        "  {:>5} {:>6} {:>15} {:>15} {:>7} {:>9} {:>9}",
+        "conns", "batch", "raw notif/s", "inbox notif/s", "ratio", "p50 ms", "p99 ms"
+    );
+    let plan: Vec<(usize, usize)> = [1, 4, 16, 32, 64]
+        .iter()
+        .map(|c| (*c, 1))
+        .chain([10, 50, 100].iter().map(|b| (32, *b)))
+        .collect();
     for (connections, batch) in plan {
         let raw = raw_once(connections, batch, d).await?;
         let inbox = ingest_once(ctx, true, connections, batch, d).await?;
@@ -449,5 +587,9 @@ pub async fn scaling(ctx: &Context) -> anyhow::Result<()> {
             "inbox_p50_ms": inbox.percentile_ms(50.0), "inbox_p99_ms": inbox.percentile_ms(99.0),
         }));
     }
-    write_result(ctx, "scaling", json!({ "machine": machine(), "rows": table }))
+    write_result(
+        ctx,
+        "scaling",
+        json!({ "machine": machine(), "rows": table }),
+    )
 }

@@ -7,6 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Deserializer};
 
+mod delivery_settings;
+pub use delivery_settings::ActionDeliveryConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -20,6 +23,9 @@ pub struct Config {
     pub sqlite: SqliteConfig,
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// Per-action delivery overrides with their TLS files read, filled when the file loads.
+    #[serde(skip)]
+    pub action_overrides: std::collections::HashMap<String, delivery::ActionOverrides>,
 }
 
 /// SQLite settings. Commits are always `synchronous=FULL`; only the grouping can be switched off,
@@ -66,11 +72,18 @@ pub struct ActionConfig {
     #[serde(default)]
     pub include_session_id: bool,
     pub integration_user: Option<String>,
-    #[serde(default = "yes")]
-    pub use_dead_letter_queue: bool,
+    /// Default: `[delivery] use_dead_letter_queue` (on).
+    pub use_dead_letter_queue: Option<bool>,
     #[serde(default)]
     pub payload_mode: model::PayloadMode,
     pub description: Option<String>,
+    /// This action's own delivery settings (`delivery = { attempt_timeout = "10s" }`).
+    pub delivery: Option<ActionDeliveryConfig>,
+    /// Extra trusted CA certificates (PEM), added to the platform's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) presented to endpoints that ask for one, with its key.
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 fn default_api_version() -> String {
@@ -114,8 +127,13 @@ pub struct DeliveryConfig {
     pub max_batch: usize,
     #[serde(deserialize_with = "duration")]
     pub batch_window: Duration,
+    pub batch_when_idle: bool,
     #[serde(deserialize_with = "duration")]
     pub idle_poll: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+    pub use_dead_letter_queue: bool,
+    pub deny_private_endpoints: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -131,7 +149,11 @@ impl Default for DeliveryConfig {
             per_endpoint: engine.per_endpoint,
             max_batch: engine.max_batch,
             batch_window: engine.batch_window,
+            batch_when_idle: engine.batch_when_idle,
             idle_poll: engine.idle_poll,
+            shutdown_grace: engine.shutdown_grace,
+            use_dead_letter_queue: true,
+            deny_private_endpoints: engine.deny_private,
         }
     }
 }
@@ -218,6 +240,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -244,6 +270,7 @@ impl Config {
         let mut config: Config = toml::from_str(text)?;
         config.base_dir = base_dir.to_path_buf();
         config.validate()?;
+        delivery_settings::resolve(&mut config)?;
         Ok(config)
     }
 
@@ -260,47 +287,13 @@ impl Config {
         if self.desk.is_none() && self.inbox.is_none() {
             bail!("neither [desk] nor [inbox] is configured: nothing to run");
         }
-        let d = &self.delivery;
-        if d.max_batch == 0 || d.max_batch > 100 {
-            bail!(
-                "delivery.max_batch must be between 1 and 100 (Salesforce sends at most 100), not {}",
-                d.max_batch
-            );
-        }
-        if d.per_endpoint == 0 {
-            bail!("delivery.per_endpoint must be at least 1");
-        }
-        if !(0.0..=1.0).contains(&d.jitter) {
-            bail!("delivery.jitter must be between 0 and 1, not {}", d.jitter);
-        }
-        if d.retry_base.is_zero() {
-            bail!("delivery.retry_base must be more than 0");
-        }
-        if d.lease <= d.attempt_timeout {
-            bail!(
-                "delivery.lease ({:?}) must be longer than delivery.attempt_timeout ({:?}), or a slow attempt would be sent twice",
-                d.lease,
-                d.attempt_timeout
-            );
-        }
+        delivery_settings::validate_global(&self.delivery)?;
         if let Some(desk) = &self.desk {
             model::SfId::parse_prefixed(&desk.organization_id, model::id::prefix::ORGANIZATION)
                 .or_else(|_| model::SfId::parse(&desk.organization_id))
                 .with_context(|| format!("desk.organization_id {:?}", desk.organization_id))?;
             for (i, action) in desk.actions.iter().enumerate() {
-                let url = reqwest::Url::parse(&action.endpoint_url).with_context(|| {
-                    format!(
-                        "desk.actions[{i}] ({}): endpoint_url {:?}",
-                        action.name, action.endpoint_url
-                    )
-                })?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    bail!(
-                        "desk.actions[{i}] ({}): endpoint_url must be http or https, not {}",
-                        action.name,
-                        url.scheme()
-                    );
-                }
+                delivery_settings::validate_action(i, action, self)?;
                 if let Some(id) = &action.id {
                     model::SfId::parse(id)
                         .with_context(|| format!("desk.actions[{i}] ({}): id", action.name))?;
@@ -362,7 +355,11 @@ impl Config {
             max_batch: d.max_batch,
             per_endpoint: d.per_endpoint,
             batch_window: d.batch_window,
+            batch_when_idle: d.batch_when_idle,
             idle_poll: d.idle_poll,
+            shutdown_grace: d.shutdown_grace,
+            deny_private: d.deny_private_endpoints,
+            actions: self.action_overrides.clone(),
             ..delivery::EngineConfig::default()
         }
     }
@@ -401,7 +398,7 @@ impl DeskConfig {
                 api_version: a.api_version.clone(),
                 include_session_id: a.include_session_id,
                 integration_user: a.integration_user.clone(),
-                use_dead_letter_queue: a.use_dead_letter_queue,
+                use_dead_letter_queue: a.use_dead_letter_queue.unwrap_or(true),
                 payload_mode: a.payload_mode,
                 description: a.description.clone(),
             })

@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod http;
+mod queue_cli;
 mod server;
 
 use std::path::PathBuf;
@@ -30,6 +31,19 @@ enum Command {
     Serve {
         #[arg(long, short, env = "CASEWIRE_CONFIG", default_value = "casewire.toml")]
         config: PathBuf,
+    },
+    /// The delivery-status queue: list, show, retry, delete, dead letters, resend.
+    Queue {
+        #[arg(
+            long,
+            short,
+            global = true,
+            env = "CASEWIRE_CONFIG",
+            default_value = "casewire.toml"
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: queue_cli::QueueCommand,
     },
     /// Work with outbound-message SOAP payloads.
     Soap {
@@ -72,6 +86,9 @@ fn main() -> ExitCode {
         } => soap_parse(&file),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(serve(config))),
+        Command::Queue { config, command } => {
+            runtime().and_then(|rt| rt.block_on(queue_cli::run(config, command)))
+        }
     };
     match result {
         Ok(code) => code,

@@ -199,15 +199,23 @@ pub async fn start(
         )
         .context("desk configuration")?;
         let catalog = Arc::new(catalog);
-        let engine = delivery::Engine::new(
-            store.clone(),
-            catalog.clone(),
-            config.engine_config(),
-            signal.clone(),
-        )?;
+        let engine = {
+            let (store, catalog, signal) = (store.clone(), catalog.clone(), signal.clone());
+            let engine_config = config.engine_config();
+            // Building the HTTP clients reads the platform's CA certificates from disk: keep that off
+            // the async threads.
+            tokio::task::spawn_blocking(move || {
+                delivery::Engine::new(store, catalog, engine_config, signal)
+            })
+            .await
+            .context("starting the delivery engine")??
+        };
         tasks.spawn(Arc::new(engine).run(shutdown.clone()));
+        let admin = delivery::admin::QueueAdmin::new(store.clone(), Some(signal.clone()));
         let desk = Arc::new(desk::Desk::new(store, catalog, signal));
-        let app = http::desk_api::router(desk).merge(http::operations(metrics));
+        let app = http::desk_api::router(desk)
+            .merge(http::admin_api::router(admin))
+            .merge(http::operations(metrics));
         let token = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(listener, app)

@@ -1,17 +1,28 @@
 //! The delivery engine.
 //!
-//! One dispatcher loop finds actions with due notifications, claims up to a message's worth for each
-//! endpoint that has a free slot (a lease keeps the claim safe if this process dies), and hands each
-//! batch to a task that builds the SOAP message, sends it, classifies the answer and records the attempt
-//! together with each notification's fate. Endpoints are isolated by their own in-flight limits: a slow
-//! endpoint holds only its own slots.
+//! One dispatcher loop reads, per action, how many notifications are due ([`store::DueAction`]), and
+//! for each endpoint with a free slot claims up to a message's worth (a lease keeps the claim safe if
+//! this process dies) and hands the batch to a task that builds the SOAP message, sends it, classifies
+//! the answer and records the attempt together with each notification's fate. Endpoints are isolated by
+//! their own in-flight limits: a slow endpoint holds only its own slots, and actions are served longest
+//! waiting first.
 //!
-//! Batching needs no timer: while an endpoint's slot is busy, new notifications accumulate and leave
-//! together (up to 100) as soon as it frees. An optional linger (`batch_window`) holds a lone
-//! notification briefly so that a burst that is just starting can share its message.
+//! # Batching
+//!
+//! A message carries up to `max_batch` (100) notifications of one action. While an endpoint's slots are
+//! busy, new notifications accumulate and leave together as soon as a slot frees, so a busy endpoint
+//! gets full messages without any timer. `batch_window` (default 200 ms) is how long a partial batch may
+//! wait for company when the endpoint has a free slot but another message to it is still in flight
+//! (only possible with `per_endpoint` > 1): a burst then fills messages instead of spreading over many
+//! small parallel ones. An idle endpoint is never kept waiting, so close-to-ack latency stays one round
+//! trip; `batch_when_idle` makes every partial batch wait the window, closer to Salesforce's own
+//! (undocumented, seconds-long) batching. A full batch never waits. See [`settings::readiness`].
 
+pub mod admin;
+pub mod endpoint;
 pub mod retry;
 mod send;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,8 +34,10 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use endpoint::{EndpointError, check_endpoint_url};
 pub use retry::RetryPolicy;
-pub use send::{Transport, TransportError};
+pub use send::{AttemptAnswer, Transport, TransportError};
+pub use settings::{ActionOverrides, ActionSettings, Readiness, TlsOptions, readiness};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -37,13 +50,20 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Messages in flight per endpoint at once.
     pub per_endpoint: usize,
-    /// How long a message that is not full waits for company after its oldest notification became due.
+    /// How long a partial batch may wait for company while its endpoint has another message in flight
+    /// (or always, with `batch_when_idle`), counted from its oldest notification becoming due.
     pub batch_window: Duration,
+    /// Apply `batch_window` to idle endpoints too (more batching, one window more latency).
+    pub batch_when_idle: bool,
     /// Longest sleep between looks at the queue when nothing signals (changes made by other processes).
     pub idle_poll: Duration,
     /// Longest wait for in-flight messages at shutdown before their claims are released.
     pub shutdown_grace: Duration,
     pub user_agent: String,
+    /// Refuse to connect to host names that resolve only to private, loopback or link-local addresses.
+    pub deny_private: bool,
+    /// Per-action overrides, by action name.
+    pub actions: HashMap<String, ActionOverrides>,
 }
 
 impl Default for EngineConfig {
@@ -54,10 +74,13 @@ impl Default for EngineConfig {
             attempt_timeout: Duration::from_secs(60),
             max_batch: 100,
             per_endpoint: 1,
-            batch_window: Duration::ZERO,
+            batch_window: Duration::from_millis(200),
+            batch_when_idle: false,
             idle_poll: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             user_agent: concat!("casewire/", env!("CARGO_PKG_VERSION")).to_owned(),
+            deny_private: false,
+            actions: HashMap::new(),
         }
     }
 }
@@ -66,12 +89,48 @@ pub struct Engine {
     store: Arc<dyn DeskStore>,
     catalog: Arc<Catalog>,
     config: EngineConfig,
+    /// Resolved once per configured action.
+    settings: HashMap<String, ActionSettings>,
     signal: Arc<Notify>,
     transport: Transport,
 }
 
 fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// The dispatcher's bookkeeping: messages in flight per endpoint URL and the claims each task holds
+/// (released at shutdown if the task has not finished).
+#[derive(Default)]
+struct InFlight {
+    per_endpoint: HashMap<String, usize>,
+    tasks: JoinSet<()>,
+    claims: HashMap<tokio::task::Id, Vec<String>>,
+}
+
+impl InFlight {
+    fn busy(&self, endpoint: &str) -> usize {
+        self.per_endpoint.get(endpoint).copied().unwrap_or(0)
+    }
+
+    fn release_slot(&mut self, endpoint: &str) {
+        if let Some(n) = self.per_endpoint.get_mut(endpoint) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_endpoint.remove(endpoint);
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        while let Some(finished) = self.tasks.try_join_next_with_id() {
+            let id = match finished {
+                Ok((id, ())) => id,
+                Err(e) => e.id(),
+            };
+            self.claims.remove(&id);
+        }
+    }
 }
 
 impl Engine {
@@ -82,27 +141,35 @@ impl Engine {
         signal: Arc<Notify>,
     ) -> Result<Self, TransportError> {
         let transport = Transport::new(&config, &catalog)?;
+        let settings = catalog
+            .actions()
+            .map(|a| (a.name.clone(), config.settings_for(&a.name)))
+            .collect();
         Ok(Self {
             store,
             catalog,
             config,
+            settings,
             signal,
             transport,
         })
     }
 
+    /// The settings `action`'s messages are sent with.
+    pub fn settings(&self, action: &str) -> ActionSettings {
+        self.settings
+            .get(action)
+            .cloned()
+            .unwrap_or_else(|| self.config.settings_for(action))
+    }
+
     /// Delivers until `shutdown` is cancelled, then stops claiming, waits up to `shutdown_grace` for
     /// messages in flight and releases the claims of those still unanswered.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut in_flight: HashMap<String, usize> = HashMap::new();
-        let mut tasks: JoinSet<()> = JoinSet::new();
-        let mut claimed_by_task: HashMap<tokio::task::Id, Vec<String>> = HashMap::new();
+        let mut flight = InFlight::default();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
-        loop {
-            let wait = match self
-                .dispatch(&mut in_flight, &mut tasks, &mut claimed_by_task, &done_tx)
-                .await
-            {
+        while !shutdown.is_cancelled() {
+            let wait = match self.dispatch(&mut flight, &done_tx).await {
                 Ok(wait) => wait,
                 Err(e) => {
                     tracing::warn!("delivery: cannot read the queue: {e}");
@@ -110,50 +177,41 @@ impl Engine {
                 }
             };
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
-                _ = self.signal.notified() => {}
                 Some(endpoint) = done_rx.recv() => {
-                    release_slot(&mut in_flight, &endpoint);
+                    flight.release_slot(&endpoint);
                     while let Ok(endpoint) = done_rx.try_recv() {
-                        release_slot(&mut in_flight, &endpoint);
+                        flight.release_slot(&endpoint);
                     }
                 }
+                _ = self.signal.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
-            while let Some(finished) = tasks.try_join_next_with_id() {
-                let id = match finished {
-                    Ok((id, ())) => id,
-                    Err(e) => e.id(),
-                };
-                claimed_by_task.remove(&id);
-            }
+            flight.reap();
         }
-        self.drain(tasks, claimed_by_task).await;
+        self.drain(flight).await;
     }
 
-    async fn drain(
-        &self,
-        mut tasks: JoinSet<()>,
-        mut claimed_by_task: HashMap<tokio::task::Id, Vec<String>>,
-    ) {
+    async fn drain(&self, mut flight: InFlight) {
         let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
-        while !tasks.is_empty() {
-            match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
+        while !flight.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, flight.tasks.join_next_with_id()).await {
                 Ok(Some(Ok((id, ())))) => {
-                    claimed_by_task.remove(&id);
+                    flight.claims.remove(&id);
                 }
                 Ok(Some(Err(e))) => {
-                    claimed_by_task.remove(&e.id());
+                    flight.claims.remove(&e.id());
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    tasks.abort_all();
-                    while tasks.join_next().await.is_some() {}
+                    flight.tasks.abort_all();
+                    while flight.tasks.join_next().await.is_some() {}
                     break;
                 }
             }
         }
-        let unanswered: Vec<String> = claimed_by_task.into_values().flatten().collect();
+        let unanswered: Vec<String> = flight.claims.into_values().flatten().collect();
         if !unanswered.is_empty() {
             tracing::info!(
                 count = unanswered.len(),
@@ -167,79 +225,72 @@ impl Engine {
         }
     }
 
-    /// Starts a send for every action with due notifications whose endpoint has a free slot. Returns
-    /// how long the loop may sleep if nothing signals.
+    /// Starts a message for every action with due notifications whose endpoint has a free slot and
+    /// whose batch is ready. Returns how long the loop may sleep if nothing signals: until the next
+    /// retry, lease end or batch window, at most `idle_poll`. A full endpoint needs no timer: the end of
+    /// one of its messages wakes the loop.
     async fn dispatch(
         self: &Arc<Self>,
-        in_flight: &mut HashMap<String, usize>,
-        tasks: &mut JoinSet<()>,
-        claimed_by_task: &mut HashMap<tokio::task::Id, Vec<String>>,
+        flight: &mut InFlight,
         done: &mpsc::UnboundedSender<String>,
     ) -> Result<Duration, store::StoreError> {
         let now = now_ms();
-        let mut blocked = false;
-        for action_name in self.store.due_actions(now).await? {
-            let Some(action) = self.catalog.action(&action_name) else {
+        let mut summary = self.store.due_summary(now).await?;
+        // Longest waiting first, so that no action (and no endpoint) is starved by busier ones.
+        summary.sort_by_key(|d| d.oldest_due.unwrap_or(Millis::MAX));
+        let mut wake: Option<Millis> = None;
+        let mut wake_at = |t: Millis| wake = Some(wake.map_or(t, |w| w.min(t)));
+        for due in summary {
+            let Some(action) = self.catalog.action(&due.action) else {
                 // Queued by an earlier configuration; it stays visible in the queue for an operator.
                 continue;
             };
-            let endpoint = action.endpoint_url.clone();
-            let busy = in_flight.get(&endpoint).copied().unwrap_or(0);
-            if busy >= self.config.per_endpoint {
-                blocked = true;
-                continue;
+            if let Some(next) = due.next_at {
+                wake_at(next);
             }
-            let lease_until = now + self.config.lease.as_millis() as i64;
-            let claimed = self
-                .store
-                .claim(&action_name, now, lease_until, self.config.max_batch)
-                .await?;
-            if claimed.is_empty() {
+            let Some(oldest) = due.oldest_due else {
                 continue;
-            }
-            if claimed.len() < self.config.max_batch && !self.config.batch_window.is_zero() {
-                let oldest = claimed.iter().map(|n| n.next_attempt).min().unwrap_or(now);
-                let ready_at = oldest + self.config.batch_window.as_millis() as i64;
-                if ready_at > now {
-                    let ids: Vec<String> = claimed.iter().map(|n| n.id.clone()).collect();
-                    self.store.release(&ids).await?;
-                    blocked = true;
-                    continue;
+            };
+            let settings = self.settings(&action.name);
+            let endpoint = &action.endpoint_url;
+            let mut remaining = due.due;
+            while remaining > 0 {
+                let busy = flight.busy(endpoint);
+                if busy >= settings.per_endpoint {
+                    break;
                 }
+                if let Readiness::WaitUntil(at) = readiness(remaining, oldest, now, busy, &settings)
+                {
+                    wake_at(at);
+                    break;
+                }
+                let lease_until = now + self.config.lease.as_millis() as i64;
+                let claimed = self
+                    .store
+                    .claim(&action.name, now, lease_until, settings.max_batch)
+                    .await?;
+                if claimed.is_empty() {
+                    // Another process claimed them first.
+                    break;
+                }
+                remaining = remaining.saturating_sub(claimed.len() as u64);
+                *flight.per_endpoint.entry(endpoint.clone()).or_insert(0) += 1;
+                let ids: Vec<String> = claimed.iter().map(|n| n.id.clone()).collect();
+                let engine = Arc::clone(self);
+                let done = done.clone();
+                let action = action.clone();
+                let endpoint = endpoint.clone();
+                let handle = flight.tasks.spawn(async move {
+                    engine.send_batch(&action, claimed).await;
+                    let _ = done.send(endpoint);
+                });
+                flight.claims.insert(handle.id(), ids);
             }
-            *in_flight.entry(endpoint.clone()).or_insert(0) += 1;
-            let ids: Vec<String> = claimed.iter().map(|n| n.id.clone()).collect();
-            let engine = Arc::clone(self);
-            let done = done.clone();
-            let action = action.clone();
-            let handle = tasks.spawn(async move {
-                engine.send_batch(&action, claimed).await;
-                let _ = done.send(endpoint);
-            });
-            claimed_by_task.insert(handle.id(), ids);
         }
-        if blocked {
-            // Something is due but waits for a slot or its batch window: look again soon.
-            return Ok(self
-                .config
-                .batch_window
-                .clamp(Duration::from_millis(5), Duration::from_millis(250)));
-        }
-        let wait = match self.store.next_due().await? {
-            Some(at) if at > now => Duration::from_millis((at - now) as u64),
-            // Due now yet not started: its action is gone from the configuration. Completions and new
-            // changes wake the loop anyway.
-            Some(_) | None => self.config.idle_poll,
+        let wait = match wake {
+            Some(at) => Duration::from_millis((at - now).max(1) as u64),
+            None => self.config.idle_poll,
         };
         Ok(wait.min(self.config.idle_poll))
-    }
-}
-
-fn release_slot(in_flight: &mut HashMap<String, usize>, endpoint: &str) {
-    if let Some(n) = in_flight.get_mut(endpoint) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            in_flight.remove(endpoint);
-        }
     }
 }

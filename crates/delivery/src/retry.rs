@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use store::{AfterAttempt, Millis};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Wait after the first failure (Salesforce: 30 s).
     pub base: Duration,

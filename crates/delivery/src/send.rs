@@ -1,47 +1,167 @@
 //! One attempt: build the message from claimed notifications, POST it, classify the answer, record it.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use desk::Catalog;
 use model::{FieldValue, OutboundAction, PayloadMode, Record, SfId};
 use soap::{OutboundMessage, OutgoingNotification, Verdict};
 use store::{AfterAttempt, AttemptRecord, QueuedNotification};
 
+use crate::endpoint::PublicOnlyResolver;
 use crate::{Engine, EngineConfig, now_ms};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("action {action}: {what}: {reason}")]
+    Tls {
+        action: String,
+        what: &'static str,
+        reason: String,
+    },
 }
 
-/// The HTTP side of delivery: one client with a connection pool per endpoint (keep-alive), rustls with
-/// the platform's roots, no redirects followed.
+/// The HTTP side of delivery. One client for every action with default TLS settings, and one more per
+/// action with its own CA or client certificate; each keeps a pool of keep-alive connections per host,
+/// so consecutive messages to an endpoint reuse one connection. rustls with the platform's roots (plus
+/// an action's extra roots), hostname verification and SNI always, TLS 1.2 at least, no redirects.
 pub struct Transport {
-    client: reqwest::Client,
+    shared: reqwest::Client,
+    own: HashMap<String, reqwest::Client>,
+}
+
+/// What one POST came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptAnswer {
+    /// The HTTP status, when an answer arrived.
+    pub http_status: Option<u16>,
+    pub verdict: Verdict,
 }
 
 impl Transport {
-    pub fn new(config: &EngineConfig, _catalog: &Catalog) -> Result<Self, TransportError> {
+    pub fn new(config: &EngineConfig, catalog: &Catalog) -> Result<Self, TransportError> {
         // reqwest is built without a default crypto provider so that ring (no C toolchain beyond cc)
         // is the one in use; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.attempt_timeout)
-            .user_agent(config.user_agent.clone())
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
+        let shared = base_builder(config)
             .build()
-            .map_err(|e| TransportError::Client(e.to_string()))?;
-        Ok(Self { client })
+            .map_err(|e| TransportError::Client(describe_chain(&e)))?;
+        let mut own = HashMap::new();
+        for action in catalog.actions() {
+            let Some(tls) = config
+                .actions
+                .get(&action.name)
+                .map(|o| &o.tls)
+                .filter(|t| !t.is_default())
+            else {
+                continue;
+            };
+            let tls_error = |what: &'static str, reason: String| TransportError::Tls {
+                action: action.name.clone(),
+                what,
+                reason,
+            };
+            let mut builder = base_builder(config);
+            if let Some(pem) = &tls.extra_roots_pem {
+                let roots = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| tls_error("ca_file", describe_chain(&e)))?;
+                if roots.is_empty() {
+                    return Err(tls_error("ca_file", "holds no PEM certificate".into()));
+                }
+                // Added to the platform's roots, never replacing them.
+                builder = builder.tls_certs_merge(roots);
+            }
+            if let Some(pem) = &tls.client_identity_pem {
+                let identity = reqwest::Identity::from_pem(pem).map_err(|e| {
+                    tls_error("client_certificate / client_key", describe_chain(&e))
+                })?;
+                builder = builder.identity(identity);
+            }
+            let client = builder
+                .build()
+                .map_err(|e| tls_error("TLS settings", describe_chain(&e)))?;
+            own.insert(action.name.clone(), client);
+        }
+        Ok(Self { shared, own })
+    }
+
+    fn client(&self, action: &str) -> &reqwest::Client {
+        self.own.get(action).unwrap_or(&self.shared)
+    }
+
+    /// POSTs one SOAP message for `action` to `endpoint` and classifies the answer. `timeout` bounds the
+    /// whole attempt: connecting, sending and reading the answer.
+    pub async fn attempt(
+        &self,
+        action: &str,
+        endpoint: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> AttemptAnswer {
+        let request = self
+            .client(action)
+            .post(endpoint)
+            .timeout(timeout)
+            .header("Content-Type", "text/xml; charset=UTF-8")
+            .header("SOAPAction", "\"\"")
+            .body(body);
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return AttemptAnswer {
+                    http_status: None,
+                    verdict: Verdict::Failed(describe_transport_error(&e, timeout)),
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_redirection() {
+            let target = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(no Location header)")
+                .to_owned();
+            return AttemptAnswer {
+                http_status: Some(status.as_u16()),
+                verdict: Verdict::Failed(format!(
+                    "HTTP {status}: redirect to {target} not followed"
+                )),
+            };
+        }
+        match response.bytes().await {
+            Ok(bytes) => AttemptAnswer {
+                http_status: Some(status.as_u16()),
+                verdict: soap::classify_answer(status.as_u16(), &bytes),
+            },
+            Err(e) => AttemptAnswer {
+                http_status: Some(status.as_u16()),
+                verdict: Verdict::Failed(format!(
+                    "HTTP {status}: answer body unreadable: {}",
+                    describe_transport_error(&e, timeout)
+                )),
+            },
+        }
     }
 }
 
-/// What happened to one POST.
-struct Answer {
-    http_status: Option<u16>,
-    verdict: Verdict,
+fn base_builder(config: &EngineConfig) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(config.user_agent.clone())
+        .pool_idle_timeout(Duration::from_secs(90))
+        // Probes idle pooled connections so that a peer that vanished is noticed before reuse.
+        .tcp_keepalive(Duration::from_secs(60))
+        .tls_version_min(reqwest::tls::Version::TLS_1_2)
+        .tls_sni(true);
+    if config.deny_private {
+        builder.dns_resolver(Arc::new(PublicOnlyResolver))
+    } else {
+        builder
+    }
 }
 
 impl Engine {
@@ -50,11 +170,21 @@ impl Engine {
         action: &OutboundAction,
         claimed: Vec<QueuedNotification>,
     ) {
+        let settings = self.settings(&action.name);
         let started_ms = now_ms();
         let started = Instant::now();
         let answer = match self.build_message(action, &claimed).await {
-            Ok(body) => self.post(&action.endpoint_url, body).await,
-            Err(reason) => Answer {
+            Ok(body) => {
+                self.transport
+                    .attempt(
+                        &action.name,
+                        &action.endpoint_url,
+                        body,
+                        settings.attempt_timeout,
+                    )
+                    .await
+            }
+            Err(reason) => AttemptAnswer {
                 http_status: None,
                 verdict: Verdict::Failed(reason),
             },
@@ -73,7 +203,7 @@ impl Engine {
                     AfterAttempt::Delivered
                 } else {
                     let sample = rand::random_range(-1.0..=1.0);
-                    self.config.retry.after_failure(
+                    settings.retry.after_failure(
                         n.attempts + 1,
                         n.created,
                         finished_at,
@@ -107,53 +237,6 @@ impl Engine {
         // If this write fails the lease runs out and the batch is sent again: at least once.
         if let Err(e) = self.store.finish_attempt(attempt, outcomes).await {
             tracing::warn!(action = %action.name, "cannot record a delivery attempt: {e}");
-        }
-    }
-
-    async fn post(&self, endpoint: &str, body: Vec<u8>) -> Answer {
-        let request = self
-            .transport
-            .client
-            .post(endpoint)
-            .header("Content-Type", "text/xml; charset=UTF-8")
-            .header("SOAPAction", "\"\"")
-            .body(body);
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return Answer {
-                    http_status: None,
-                    verdict: Verdict::Failed(describe_transport_error(&e)),
-                };
-            }
-        };
-        let status = response.status();
-        if status.is_redirection() {
-            let target = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("(no Location header)")
-                .to_owned();
-            return Answer {
-                http_status: Some(status.as_u16()),
-                verdict: Verdict::Failed(format!(
-                    "HTTP {status}: redirect to {target} not followed"
-                )),
-            };
-        }
-        match response.bytes().await {
-            Ok(bytes) => Answer {
-                http_status: Some(status.as_u16()),
-                verdict: soap::classify_answer(status.as_u16(), &bytes),
-            },
-            Err(e) => Answer {
-                http_status: Some(status.as_u16()),
-                verdict: Verdict::Failed(format!(
-                    "HTTP {status}: answer body unreadable: {}",
-                    describe_transport_error(&e)
-                )),
-            },
         }
     }
 
@@ -235,35 +318,128 @@ impl Engine {
     }
 }
 
-/// A specific reason for a failed request: the kind (timeout, connect, TLS, DNS) and the innermost
-/// cause's text.
-fn describe_transport_error(e: &reqwest::Error) -> String {
-    let mut causes = Vec::new();
+/// A specific reason for a failed request: its kind, then the innermost cause's text (for TLS, the
+/// rustls error, which names what was wrong with the certificate).
+fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timeout: no complete answer within {timeout:?}");
+    }
+    let mut causes: Vec<String> = Vec::new();
+    let mut tls: Option<String> = None;
+    let mut refused = false;
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(cause) = source {
+        if let Some(r) = cause.downcast_ref::<rustls::Error>() {
+            tls = Some(r.to_string());
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
         causes.push(cause.to_string());
         source = cause.source();
     }
     let innermost = causes.last().cloned().unwrap_or_else(|| e.to_string());
+    if let Some(text) = tls {
+        return format!("TLS error: {text}");
+    }
+    format!(
+        "{}: {innermost}",
+        failure_kind(e.is_connect(), refused, &causes)
+    )
+}
+
+/// The kind of a transport failure from its cause chain's texts (pure, for testing).
+fn failure_kind(is_connect: bool, refused: bool, causes: &[String]) -> &'static str {
     let joined = causes.join(": ").to_lowercase();
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if joined.contains("certificate")
-        || joined.contains("tls")
-        || joined.contains("handshake")
-    {
+    if joined.contains("certificate") || joined.contains("tls") || joined.contains("handshake") {
         "TLS error"
-    } else if joined.contains("dns")
+    } else if joined.contains("dns error")
         || joined.contains("failed to lookup")
         || joined.contains("name or service")
+        || joined.contains("resolves only to non-public")
     {
         "DNS error"
-    } else if joined.contains("connection refused") {
+    } else if refused || joined.contains("connection refused") {
         "connection refused"
-    } else if e.is_connect() {
+    } else if joined.contains("connection reset") || joined.contains("connection closed") {
+        "connection closed by the endpoint"
+    } else if is_connect {
         "connect error"
     } else {
         "request error"
-    };
-    format!("{kind}: {innermost}")
+    }
+}
+
+/// An error and its causes on one line.
+fn describe_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(connect: bool, refused: bool, causes: &[&str]) -> &'static str {
+        let causes: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
+        failure_kind(connect, refused, &causes)
+    }
+
+    #[test]
+    fn failure_kinds_from_cause_texts() {
+        assert_eq!(
+            kind(
+                true,
+                false,
+                &[
+                    "client error (Connect)",
+                    "dns error",
+                    "failed to lookup address information: Name or service not known"
+                ]
+            ),
+            "DNS error"
+        );
+        assert_eq!(
+            kind(
+                true,
+                true,
+                &[
+                    "client error (Connect)",
+                    "tcp connect error",
+                    "Connection refused (os error 111)"
+                ]
+            ),
+            "connection refused"
+        );
+        assert_eq!(
+            kind(
+                true,
+                false,
+                &[
+                    "client error (Connect)",
+                    "invalid peer certificate: UnknownIssuer"
+                ]
+            ),
+            "TLS error"
+        );
+        assert_eq!(
+            kind(
+                false,
+                false,
+                &[
+                    "client error (SendRequest)",
+                    "connection closed before message completed"
+                ]
+            ),
+            "connection closed by the endpoint"
+        );
+        assert_eq!(kind(true, false, &["something else"]), "connect error");
+        assert_eq!(kind(false, false, &[]), "request error");
+    }
 }

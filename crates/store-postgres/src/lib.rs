@@ -618,6 +618,30 @@ impl DeskStore for PgStore {
         Ok(counts)
     }
 
+    async fn due_summary(&self, now: Millis) -> Result<Vec<store::DueAction>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT action,
+                    count(*) FILTER (WHERE next_attempt <= $1 AND (lease_until IS NULL OR lease_until <= $1)),
+                    min(next_attempt) FILTER (WHERE next_attempt <= $1 AND (lease_until IS NULL OR lease_until <= $1)),
+                    min(greatest(next_attempt, coalesce(lease_until, 0))) FILTER (WHERE next_attempt > $1 OR lease_until > $1)
+                 FROM outbox WHERE state = 'pending' GROUP BY action ORDER BY action",
+                &[&now],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| store::DueAction {
+                action: r.get(0),
+                due: r.get::<_, i64>(1) as u64,
+                oldest_due: r.get(2),
+                next_at: r.get(3),
+            })
+            .collect())
+    }
+
     async fn attempts(
         &self,
         notification_id: Option<&str>,

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use store::{
-    AfterAttempt, AttemptRecord, DeskStore, Millis, NotificationState, QueueCounts, QueueFilter,
-    QueuedNotification, RecordRow, RecordWrite, Result, StoreError,
+    AfterAttempt, AttemptRecord, DeskStore, DueAction, Millis, NotificationState, QueueCounts,
+    QueueFilter, QueuedNotification, RecordRow, RecordWrite, Result, StoreError,
 };
 
 use crate::{SqliteStore, sql_error};
@@ -492,6 +492,32 @@ impl DeskStore for SqliteStore {
                     attempt
                 })
                 .collect())
+        })
+        .await
+    }
+
+    async fn due_summary(&self, now: Millis) -> Result<Vec<DueAction>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT action,
+                        count(*) FILTER (WHERE next_attempt <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)),
+                        min(next_attempt) FILTER (WHERE next_attempt <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)),
+                        min(max(next_attempt, coalesce(lease_until, 0))) FILTER (WHERE next_attempt > ?1 OR lease_until > ?1)
+                     FROM outbox WHERE state = 'pending' GROUP BY action ORDER BY action",
+                )
+                .map_err(sql_error)?;
+            collect(
+                stmt.query_map([now], |r| {
+                    Ok(DueAction {
+                        action: r.get(0)?,
+                        due: r.get::<_, i64>(1)? as u64,
+                        oldest_due: r.get(2)?,
+                        next_at: r.get(3)?,
+                    })
+                })
+                .map_err(sql_error)?,
+            )
         })
         .await
     }

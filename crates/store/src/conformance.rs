@@ -53,6 +53,7 @@ pub async fn run_all<S: DeskStore + InboxStore>(store: &S) {
     claims_lease_and_expire(store).await;
     attempts_decide_fates(store).await;
     operator_retry_and_delete(store).await;
+    due_summary_counts_what_is_due(store).await;
     inbox_stores_each_id_once(store).await;
     inbox_applies_in_version_order_and_quarantines(store).await;
 }
@@ -308,6 +309,70 @@ async fn operator_retry_and_delete<S: DeskStore>(store: &S) {
     assert_eq!(counts.deleted, 1);
     assert_eq!(counts.dropped, 1);
     assert!(counts.delivered >= 1);
+}
+
+async fn due_summary_counts_what_is_due<S: DeskStore>(store: &S) {
+    let ns = (0..3)
+        .map(|i| notification(&format!("04lS{i}"), "s", "500S", 1_000_000 + 10 * i))
+        .collect();
+    store
+        .save_record(write("500S", None, ns, 1_000_000))
+        .await
+        .unwrap();
+    let summary = |now: Millis| async move {
+        store
+            .due_summary(now)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.action == "s")
+    };
+    let before = summary(999_999)
+        .await
+        .expect("pending notifications are listed");
+    assert_eq!(
+        (before.due, before.oldest_due, before.next_at),
+        (0, None, Some(1_000_000)),
+        "nothing due yet: {before:?}"
+    );
+    let some = summary(1_000_010).await.unwrap();
+    assert_eq!(
+        (some.due, some.oldest_due, some.next_at),
+        (2, Some(1_000_000), Some(1_000_020)),
+        "{some:?}"
+    );
+    let claimed = store.claim("s", 1_000_020, 1_005_000, 1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let leased = summary(1_000_020).await.unwrap();
+    assert_eq!(
+        (leased.due, leased.oldest_due, leased.next_at),
+        (2, Some(1_000_010), Some(1_005_000)),
+        "a leased notification is not due until its lease ends: {leased:?}"
+    );
+    let ids: Vec<String> = (0..3).map(|i| format!("04lS{i}")).collect();
+    store
+        .finish_attempt(
+            AttemptRecord {
+                action: "s".into(),
+                endpoint: "http://127.0.0.1:9/s".into(),
+                started: 1_000_030,
+                duration_ms: 1,
+                http_status: Some(200),
+                delivered: true,
+                reason: None,
+                notification_ids: ids.clone(),
+            },
+            ids.into_iter()
+                .map(|id| (id, AfterAttempt::Delivered))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(1_000_040).await,
+        None,
+        "only pending notifications count"
+    );
 }
 
 async fn inbox_stores_each_id_once<S: InboxStore>(store: &S) {

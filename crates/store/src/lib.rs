@@ -167,6 +167,20 @@ pub struct QueueCounts {
     pub deleted: u64,
 }
 
+/// What the delivery engine needs to know about one action's pending notifications to decide, without
+/// claiming anything, whether to send now, wait for company (batching) or sleep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DueAction {
+    pub action: String,
+    /// Pending notifications due at `now` and not held by a live lease.
+    pub due: u64,
+    /// The earliest `next_attempt` among those due (`None` when `due` is 0).
+    pub oldest_due: Option<Millis>,
+    /// When the next of the others becomes due (its `next_attempt` or the end of its lease, whichever
+    /// is later); `None` when none waits.
+    pub next_at: Option<Millis>,
+}
+
 #[async_trait]
 pub trait DeskStore: Send + Sync + 'static {
     /// Next value of a named counter (CaseNumber), starting at 1.
@@ -211,6 +225,10 @@ pub trait DeskStore: Send + Sync + 'static {
         notification_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AttemptRecord>>;
+    /// Per action with pending notifications: how many are due at `now` (unleased), the oldest due time,
+    /// and when the next one of the rest becomes due. One read that lets the engine batch and sleep
+    /// precisely.
+    async fn due_summary(&self, now: Millis) -> Result<Vec<DueAction>>;
 }
 
 // ---------------------------------------------------------------------------------------------------

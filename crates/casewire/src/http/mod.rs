@@ -1,5 +1,6 @@
 //! HTTP wiring: routers for the desk and the inbox, plus health and metrics endpoints on each.
 
+pub mod admin_api;
 pub mod desk_api;
 pub mod inbox_api;
 
