@@ -93,6 +93,9 @@ pub async fn start(
             routes.push(inbox::Route {
                 name: route.name.clone(),
                 allowed_org_ids: allowed,
+                allowed_action_ids: Vec::new(),
+                object: None,
+                auth: inbox::RouteAuth::default(),
                 version_fields: route.version_fields.clone(),
                 adapter,
             });
