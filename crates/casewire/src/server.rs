@@ -81,6 +81,7 @@ pub async fn start(
                             .to_string();
                     }
                     legacy_sql::open(&sql)
+                        .await
                         .with_context(|| format!("inbox.routes[{i}] ({}).adapter", route.name))?
                 }
             };

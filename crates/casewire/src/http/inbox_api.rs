@@ -87,7 +87,10 @@ async fn receive(
         }
     };
     let now = chrono::Utc::now().timestamp_millis();
-    match inbox.receive(&route, &inbox::Caller::default(), &body, now).await {
+    match inbox
+        .receive(&route, &inbox::Caller::default(), &body, now)
+        .await
+    {
         Ok(_) => xml(StatusCode::OK, soap::encode_ack(true).to_owned()),
         Err(e) => {
             let status =
