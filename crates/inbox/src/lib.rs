@@ -8,6 +8,7 @@
 
 mod applier;
 pub mod auth;
+mod payload;
 
 use std::collections::HashMap;
 use std::sync::Arc;
