@@ -3,6 +3,8 @@
 mod config;
 mod demo;
 mod http;
+mod inbox_cli;
+mod inbox_config;
 mod server;
 
 use std::path::PathBuf;
@@ -30,6 +32,19 @@ enum Command {
     Serve {
         #[arg(long, short, env = "CASEWIRE_CONFIG", default_value = "casewire.toml")]
         config: PathBuf,
+    },
+    /// See and act on what the inbox received: ls, show, replay, quarantine.
+    Inbox {
+        #[arg(
+            long,
+            short,
+            env = "CASEWIRE_CONFIG",
+            default_value = "casewire.toml",
+            global = true
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: inbox_cli::InboxCommand,
     },
     /// Work with outbound-message SOAP payloads.
     Soap {
@@ -72,6 +87,9 @@ fn main() -> ExitCode {
         } => soap_parse(&file),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(serve(config))),
+        Command::Inbox { config, command } => {
+            runtime().and_then(|rt| rt.block_on(inbox_cli::run(&config, command)))
+        }
     };
     match result {
         Ok(code) => code,
@@ -127,6 +145,9 @@ async fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
     }
     if let Some(addr) = running.inbox_addr {
         eprintln!("casewire: inbox listening on http://{addr}/inbox/{{route}}");
+    }
+    if let Some(addr) = running.inbox_tls_addr {
+        eprintln!("casewire: inbox listening on https://{addr}/inbox/{{route}}");
     }
     shutdown_signal().await;
     eprintln!("casewire: shutting down");
