@@ -77,13 +77,16 @@ pub struct Caller {
 /// The address a request comes from. The TCP peer, unless that peer is a trusted proxy: then the
 /// `X-Forwarded-For` list is read from the right (the entry the nearest proxy added) and the first
 /// address that is not itself a trusted proxy is the client. Only trusted proxies are believed, since
-/// anyone can send the header. `None` when the header is needed but missing or malformed.
+/// anyone can send the header. `None` when the header is malformed (refused, never guessed).
 pub fn client_address(caller: &Caller, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = caller.peer?;
     if !trusted_proxies.iter().any(|n| n.contains(&peer)) {
         return Some(peer);
     }
-    let header = caller.forwarded_for.as_deref()?;
+    let Some(header) = caller.forwarded_for.as_deref() else {
+        // Nothing forwarded: the request is the proxy's own (a health check, say).
+        return Some(peer);
+    };
     let mut last = None;
     for entry in header.rsplit(',') {
         let address = parse_forwarded_address(entry.trim())?;
@@ -375,6 +378,11 @@ mod tests {
             "a client cannot prepend an allowed address"
         );
         proxied.forwarded_for = None;
+        assert_eq!(
+            client_address(&proxied, &proxies),
+            Some("10.1.2.3".parse().unwrap()),
+            "without the header the proxy itself is the source"
+        );
         assert!(authenticate("r", &auth, &proxied, &proxies).is_err());
         proxied.forwarded_for = Some("garbage".into());
         assert_eq!(client_address(&proxied, &proxies), None);
