@@ -333,7 +333,10 @@ timeout = "10s"
 
 /// A legacy REST endpoint on loopback: records (Idempotency-Key, body) and answers 422 for status
 /// "invalid", 201 otherwise.
-fn legacy_rest() -> (String, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+/// What the legacy endpoint received: (Idempotency-Key, JSON body).
+type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+fn legacy_rest() -> (String, Received) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
