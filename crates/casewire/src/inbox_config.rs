@@ -384,6 +384,25 @@ program = "/bin/true"
     }
 
     #[test]
+    fn the_guides_example_is_a_valid_configuration() {
+        let guide = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/salesforce-inbox-guide.md"),
+        )
+        .unwrap();
+        let example = guide
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .unwrap();
+        let config = parse(example).unwrap();
+        let route = &config.inbox.as_ref().unwrap().routes[0];
+        assert_eq!(route.name, "case-closed");
+        assert!(
+            matches!(&route.adapter, crate::config::AdapterConfig::Sql(s) if s.statements[0].contains(":ClosedDate"))
+        );
+    }
+
+    #[test]
     fn adapters_are_checked() {
         let text = BASE.replace(
             "program = \"/bin/true\"",
