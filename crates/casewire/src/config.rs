@@ -161,16 +161,30 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboxConfig {
-    pub listen: String,
+    /// The HTTP listener; optional when `[inbox.tls]` gives an HTTPS one.
+    pub listen: Option<String>,
     pub database: PathBuf,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Longest wait for a request's body once its headers arrived; then a `Client` fault (408).
+    #[serde(default = "default_body_timeout", deserialize_with = "duration")]
+    pub body_timeout: Duration,
+    /// The HTTPS listener.
+    pub tls: Option<crate::inbox_config::TlsConfig>,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed. Empty (the default):
+    /// the TCP peer is the source address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
 }
 
 fn default_max_body() -> usize {
     soap::Limits::default().max_body_bytes
+}
+
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +195,13 @@ pub struct RouteConfig {
     pub allowed_organization_ids: Vec<String>,
     #[serde(default = "inbox::Route::default_version_fields")]
     pub version_fields: Vec<String>,
+    /// Outbound-message definitions (`04k…`, 15 or 18 characters) allowed here; empty = any.
+    #[serde(default)]
+    pub allowed_action_ids: Vec<String>,
+    /// The object every notification must be (e.g. `Case`); absent = any.
+    pub object: Option<String>,
+    #[serde(default)]
+    pub auth: crate::inbox_config::RouteAuthConfig,
     pub adapter: AdapterConfig,
 }
 
@@ -188,6 +209,8 @@ pub struct RouteConfig {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum AdapterConfig {
     Sql(legacy_sql::SqlAdapterConfig),
+    Command(crate::inbox_config::CommandAdapterConfig),
+    Http(crate::inbox_config::HttpAdapterConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -244,7 +267,7 @@ fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     duration(d).map(Some)
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -309,6 +332,19 @@ impl Config {
             }
         }
         if let Some(inbox) = &self.inbox {
+            if inbox.listen.is_none() && inbox.tls.is_none() {
+                bail!("inbox: give listen (HTTP), [inbox.tls] (HTTPS), or both");
+            }
+            if let Some(tls) = &inbox.tls {
+                tls.validate()?;
+            }
+            for proxy in &inbox.trusted_proxies {
+                crate::inbox_config::parse_network(proxy)
+                    .map_err(|e| anyhow::anyhow!("inbox.trusted_proxies: {e}"))?;
+            }
+            if inbox.body_timeout.is_zero() {
+                bail!("inbox.body_timeout must be more than 0");
+            }
             let mut seen = std::collections::HashSet::new();
             for (i, route) in inbox.routes.iter().enumerate() {
                 if !seen.insert(&route.name) {
@@ -335,6 +371,33 @@ impl Config {
                             route.name
                         )
                     })?;
+                }
+                for action in &route.allowed_action_ids {
+                    inbox::org_id_for_allowlist(action).with_context(|| {
+                        format!(
+                            "inbox.routes[{i}] ({}): allowed_action_ids entry {action:?}",
+                            route.name
+                        )
+                    })?;
+                }
+                if route.version_fields.iter().any(|f| f.trim().is_empty()) {
+                    bail!(
+                        "inbox.routes[{i}] ({}): version_fields holds an empty name",
+                        route.name
+                    );
+                }
+                crate::inbox_config::route_auth(self, i, route)?;
+                let at = format!("inbox.routes[{i}] ({}).adapter", route.name);
+                match &route.adapter {
+                    AdapterConfig::Sql(_) => {}
+                    AdapterConfig::Command(c) => {
+                        crate::inbox_config::command_adapter(self, &route.name, c)
+                            .with_context(|| at.clone())?;
+                    }
+                    AdapterConfig::Http(c) => {
+                        crate::inbox_config::http_adapter(self, &route.name, &at, c)
+                            .with_context(|| at.clone())?;
+                    }
                 }
             }
         }

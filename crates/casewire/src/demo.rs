@@ -326,8 +326,12 @@ fn legacy_database(config: &Config) -> anyhow::Result<PathBuf> {
         .as_ref()
         .and_then(|i| i.routes.iter().find(|r| r.name == "legacy"))
         .context("the demo needs an inbox route named `legacy`")?;
-    let crate::config::AdapterConfig::Sql(sql) = &route.adapter;
-    Ok(config.resolve(Path::new(&sql.target)))
+    match &route.adapter {
+        crate::config::AdapterConfig::Sql(sql) if !legacy_sql::is_postgres(&sql.target) => {
+            Ok(config.resolve(Path::new(&sql.target)))
+        }
+        _ => bail!("the demo's `legacy` route must use the sql adapter on a SQLite file"),
+    }
 }
 
 /// When each record was first applied, from the adapter's ledger.

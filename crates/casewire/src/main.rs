@@ -3,6 +3,8 @@
 mod config;
 mod demo;
 mod http;
+mod inbox_cli;
+mod inbox_config;
 mod queue_cli;
 mod server;
 
@@ -44,6 +46,19 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: queue_cli::QueueCommand,
+    },
+    /// See and act on what the inbox received: ls, show, replay, quarantine.
+    Inbox {
+        #[arg(
+            long,
+            short,
+            env = "CASEWIRE_CONFIG",
+            default_value = "casewire.toml",
+            global = true
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: inbox_cli::InboxCommand,
     },
     /// Work with outbound-message SOAP payloads.
     Soap {
@@ -88,6 +103,9 @@ fn main() -> ExitCode {
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(serve(config))),
         Command::Queue { config, command } => {
             runtime().and_then(|rt| rt.block_on(queue_cli::run(config, command)))
+        }
+        Command::Inbox { config, command } => {
+            runtime().and_then(|rt| rt.block_on(inbox_cli::run(&config, command)))
         }
     };
     match result {
@@ -144,6 +162,9 @@ async fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
     }
     if let Some(addr) = running.inbox_addr {
         eprintln!("casewire: inbox listening on http://{addr}/inbox/{{route}}");
+    }
+    if let Some(addr) = running.inbox_tls_addr {
+        eprintln!("casewire: inbox listening on https://{addr}/inbox/{{route}}");
     }
     shutdown_signal().await;
     eprintln!("casewire: shutting down");

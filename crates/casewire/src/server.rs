@@ -26,6 +26,8 @@ pub struct Listeners {
 pub struct Running {
     pub desk_addr: Option<SocketAddr>,
     pub inbox_addr: Option<SocketAddr>,
+    /// The inbox's HTTPS listener, when `[inbox.tls]` is configured.
+    pub inbox_tls_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -93,6 +95,7 @@ pub async fn start(
     let mut running = Running {
         desk_addr: None,
         inbox_addr: None,
+        inbox_tls_addr: None,
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
@@ -119,9 +122,27 @@ pub async fn start(
                             .to_string();
                     }
                     legacy_sql::open(&sql)
+                        .await
                         .with_context(|| format!("inbox.routes[{i}] ({}).adapter", route.name))?
                 }
+                AdapterConfig::Command(c) => Arc::new(
+                    crate::inbox_config::command_adapter(config, &route.name, c)
+                        .with_context(|| format!("inbox.routes[{i}] ({}).adapter", route.name))?,
+                ),
+                AdapterConfig::Http(c) => {
+                    let at = format!("inbox.routes[{i}] ({}).adapter", route.name);
+                    Arc::new(
+                        crate::inbox_config::http_adapter(config, &route.name, &at, c)
+                            .with_context(|| at.clone())?,
+                    )
+                }
             };
+            let allowed_actions = route
+                .allowed_action_ids
+                .iter()
+                .map(|a| inbox::org_id_for_allowlist(a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let auth = crate::inbox_config::route_auth(config, i, route)?;
             let allowed = route
                 .allowed_organization_ids
                 .iter()
@@ -131,6 +152,9 @@ pub async fn start(
             routes.push(inbox::Route {
                 name: route.name.clone(),
                 allowed_org_ids: allowed,
+                allowed_action_ids: allowed_actions,
+                object: route.object.clone(),
+                auth,
                 version_fields: route.version_fields.clone(),
                 adapter,
             });
@@ -139,27 +163,49 @@ pub async fn start(
             max_body_bytes: inbox_cfg.max_body_bytes,
             ..soap::Limits::default()
         };
-        let inbox = Arc::new(inbox::Inbox::new(
-            store.clone(),
-            routes,
-            limits,
-            signal.clone(),
-        ));
+        let trusted_proxies = inbox_cfg
+            .trusted_proxies
+            .iter()
+            .map(|p| crate::inbox_config::parse_network(p).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let inbox = Arc::new(
+            inbox::Inbox::new(store.clone(), routes, limits, signal.clone())
+                .with_trusted_proxies(trusted_proxies),
+        );
         let applier = inbox::Applier::new(store, adapters, config.applier_config(), signal);
         tasks.spawn(applier.run(shutdown.clone()));
 
-        let listener = bind(listeners.inbox, &inbox_cfg.listen, "inbox.listen").await?;
-        running.inbox_addr = Some(listener.local_addr()?);
-        let app = http::inbox_api::router(inbox).merge(http::operations(metrics.clone()));
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!("inbox server stopped: {e}");
-            }
-        });
+        let app = http::inbox_api::router(inbox, inbox_cfg.body_timeout)
+            .merge(http::operations(metrics.clone()))
+            .fallback(http::inbox_api::unknown_path);
+        // Files are read before anything binds, so a bad certificate stops the start cleanly.
+        let tls = match &inbox_cfg.tls {
+            Some(tls) => Some((
+                tls,
+                Arc::new(http::tls::server_config(tls, |p| config.resolve(p))?),
+            )),
+            None => None,
+        };
+        if let Some(listen) = &inbox_cfg.listen {
+            let listener = bind(listeners.inbox, listen, "inbox.listen").await?;
+            running.inbox_addr = Some(listener.local_addr()?);
+            tasks.spawn(http::serve::serve(
+                listener,
+                None,
+                app.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some((tls, server_config)) = tls {
+            let listener = bind(None, &tls.listen, "inbox.tls.listen").await?;
+            running.inbox_tls_addr = Some(listener.local_addr()?);
+            tasks.spawn(http::serve::serve(
+                listener,
+                Some(server_config),
+                app,
+                shutdown.clone(),
+            ));
+        }
     }
 
     if let Some(desk_cfg) = &config.desk {

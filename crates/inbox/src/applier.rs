@@ -63,6 +63,13 @@ pub trait Adapter: Send + Sync + 'static {
     /// once even if it is given again (after a crash between its apply and the inbox's bookkeeping),
     /// and answer [`ApplyOutcome::Stale`] for a notification older than what it applied already.
     async fn apply(&self, batch: &[Pending]) -> Vec<Result<ApplyOutcome, ApplyError>>;
+
+    /// Whether the adapter itself skips a notification older than the version it applied (the SQL
+    /// adapter does, in its ledger). When not, the applier skips it before calling the adapter, from
+    /// the versions the inbox recorded as applied for the route.
+    fn tracks_versions(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +188,9 @@ impl Applier {
         };
         let mut done: Vec<(String, ApplyOutcome)> = Vec::new();
         let mut to_apply: Vec<(Pending, u32)> = Vec::new();
+        // Newest applied version per record, read once per round; rows of a record come oldest first,
+        // so notifications of one record within this round never overtake each other.
+        let mut newest: HashMap<(String, String), Option<Millis>> = HashMap::new();
         for row in rows {
             let fields = match decode_fields(&row.fields) {
                 Ok(fields) => fields,
@@ -194,6 +204,30 @@ impl Applier {
             if fields.is_empty() {
                 done.push((row.id.clone(), ApplyOutcome::Empty));
                 continue;
+            }
+            if let (false, Some(version), Some(record_id)) = (
+                adapter.tracks_versions(),
+                row.version,
+                row.record_id.as_ref(),
+            ) {
+                let key = (row.object_type.clone(), record_id.clone());
+                let applied = match newest.get(&key) {
+                    Some(v) => *v,
+                    None => {
+                        let v = self
+                            .store
+                            .newest_applied_version(route, &row.object_type, record_id)
+                            .await?;
+                        newest.insert(key, v);
+                        v
+                    }
+                };
+                if let Some(applied) = applied.filter(|a| *a > version) {
+                    let reason = stale_reason(version, applied);
+                    tracing::info!(notification = %row.id, route, "skipped: {reason}");
+                    done.push((row.id.clone(), ApplyOutcome::Stale(reason)));
+                    continue;
+                }
             }
             to_apply.push((
                 Pending {
@@ -247,6 +281,21 @@ impl Applier {
         let spread = 1.0 + 0.1 * rand::random_range(-1.0..=1.0);
         Duration::from_secs_f64(raw.min(self.config.retry_max.as_secs_f64()) * spread)
     }
+}
+
+/// Why a notification was skipped: the same words for every adapter.
+pub fn stale_reason(version: Millis, applied: Millis) -> String {
+    format!(
+        "version {} is older than the applied version {}",
+        fmt_version(version),
+        fmt_version(applied)
+    )
+}
+
+fn fmt_version(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// The stored `[[name, value-or-null], ...]` array. Anything else is a corrupt row, which is quarantined

@@ -7,6 +7,8 @@
 //! retrying failures with backoff and quarantining what can never apply.
 
 mod applier;
+pub mod auth;
+mod payload;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +17,8 @@ use soap::{FaultCode, Limits, ParseError, ParsedMessage};
 use store::{InboxStore, Millis, ReceivedNotification, StoreError};
 use tokio::sync::Notify;
 
-pub use applier::{Adapter, Applier, ApplierConfig, ApplyError, Pending};
+pub use applier::{Adapter, Applier, ApplierConfig, ApplyError, Pending, stale_reason};
+pub use auth::{BasicCredentials, Caller, RouteAuth, Secret};
 
 /// One listening route: `POST /inbox/{name}`.
 #[derive(Clone)]
@@ -23,6 +26,12 @@ pub struct Route {
     pub name: String,
     /// Organization ids allowed to send here, as their 15-character form. Empty = any organization.
     pub allowed_org_ids: Vec<String>,
+    /// Outbound-message definitions (`04k…`) allowed here, as their 15-character form. Empty = any.
+    pub allowed_action_ids: Vec<String>,
+    /// The object every notification must be (e.g. `Case`); `None` = any object.
+    pub object: Option<String>,
+    /// Credentials, client certificate subjects and source networks this route requires.
+    pub auth: RouteAuth,
     /// Fields that carry the record's version, tried in order (default SystemModstamp, then
     /// LastModifiedDate). None present = apply in arrival order.
     pub version_fields: Vec<String>,
@@ -44,6 +53,12 @@ pub enum InboxError {
     Parse(#[from] ParseError),
     #[error("{0}")]
     Forbidden(String),
+    /// Missing or wrong HTTP credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A well-formed message that this route does not take (another object).
+    #[error("{0}")]
+    Refused(String),
     #[error("the message could not be stored, try again later: {0}")]
     Store(#[from] StoreError),
 }
@@ -62,9 +77,10 @@ impl InboxError {
         match self {
             InboxError::UnknownRoute(_) => 404,
             InboxError::Forbidden(_) => 403,
+            InboxError::Unauthorized(_) => 401,
             InboxError::Store(_) => 503,
             // SOAP 1.1 sends faults with 500.
-            InboxError::Parse(_) => 500,
+            InboxError::Parse(_) | InboxError::Refused(_) => 500,
         }
     }
 }
@@ -81,6 +97,7 @@ pub struct Inbox {
     routes: HashMap<String, Route>,
     limits: Limits,
     signal: Arc<Notify>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Inbox {
@@ -95,7 +112,24 @@ impl Inbox {
             routes: routes.into_iter().map(|r| (r.name.clone(), r)).collect(),
             limits,
             signal,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed (off by default: the TCP peer is the source).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The transport-level checks of a route (source address, client certificate, credentials),
+    /// before its body is read. [`Inbox::receive`] checks them again, with the message's.
+    pub fn authenticate(&self, route_name: &str, caller: &Caller) -> Result<(), InboxError> {
+        let route = self
+            .routes
+            .get(route_name)
+            .ok_or_else(|| InboxError::UnknownRoute(route_name.to_owned()))?;
+        auth::authenticate(&route.name, &route.auth, caller, &self.trusted_proxies)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -111,14 +145,17 @@ impl Inbox {
     pub async fn receive(
         &self,
         route_name: &str,
+        caller: &Caller,
         body: &[u8],
         now: Millis,
     ) -> Result<Receipt, InboxError> {
+        self.authenticate(route_name, caller)?;
         let route = self
             .routes
             .get(route_name)
             .ok_or_else(|| InboxError::UnknownRoute(route_name.to_owned()))?;
-        let message = soap::parse_notifications(body, &self.limits)?;
+        let message = soap::parse_notifications(body, &self.limits)
+            .map_err(|e| auth::refuse(&route.name, "invalid_message", InboxError::Parse(e)))?;
         authorize(route, &message)?;
         let count = message.notifications.len();
         let batch = to_received(route, message, now);
@@ -135,38 +172,72 @@ impl Inbox {
     }
 }
 
-/// Salesforce admins paste 15- or 18-character organization ids; the first 15 characters identify it
-/// (case-sensitively). Compared in constant time so that response timing does not reveal a prefix.
+/// The checks that need the message: organization id, action id, object. Salesforce admins paste 15- or
+/// 18-character ids; the first 15 characters identify one (case-sensitively). Compared in constant time
+/// so that response timing does not reveal a prefix.
 fn authorize(route: &Route, message: &ParsedMessage) -> Result<(), InboxError> {
-    if route.allowed_org_ids.is_empty() {
+    if message.notifications.is_empty() {
+        // Nothing will be stored, and such a message may carry no ids at all: acked as a no-op.
         return Ok(());
     }
-    let Some(org) = message.organization_id.as_deref() else {
-        // Only a message without notifications parses without an organization id: nothing to store.
-        return Ok(());
-    };
-    let presented = org.as_bytes().get(..15).unwrap_or(org.as_bytes());
-    let mut allowed = false;
-    for candidate in &route.allowed_org_ids {
-        allowed |= constant_time_eq(presented, candidate.as_bytes());
+    if !route.allowed_org_ids.is_empty() {
+        let org = message.organization_id.as_deref().unwrap_or("");
+        if !id_allowed(org, &route.allowed_org_ids) {
+            return Err(auth::refuse(
+                &route.name,
+                "organization",
+                InboxError::Forbidden(format!(
+                    "organization {org} is not allowed on route {}",
+                    route.name
+                )),
+            ));
+        }
     }
-    if allowed {
-        Ok(())
-    } else {
-        metrics::counter!("casewire_inbox_refused_total", "route" => route.name.clone(), "why" => "organization")
-            .increment(1);
-        Err(InboxError::Forbidden(format!(
-            "organization {org} is not allowed on route {}",
-            route.name
-        )))
+    if !route.allowed_action_ids.is_empty() {
+        let action = message.action_id.as_deref().unwrap_or("");
+        if !id_allowed(action, &route.allowed_action_ids) {
+            return Err(auth::refuse(
+                &route.name,
+                "action",
+                InboxError::Forbidden(format!(
+                    "action {action:?} is not allowed on route {}",
+                    route.name
+                )),
+            ));
+        }
     }
+    if let Some(object) = &route.object {
+        let other = message
+            .notifications
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.object_type != *object);
+        if let Some((i, n)) = other {
+            return Err(auth::refuse(
+                &route.name,
+                "object",
+                InboxError::Refused(format!(
+                    "Notification {} carries a {} but route {} takes {object} only",
+                    i + 1,
+                    n.object_type,
+                    route.name
+                )),
+            ));
+        }
+    }
+    Ok(())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+fn id_allowed(presented: &str, allowed15: &[String]) -> bool {
+    let presented = presented
+        .as_bytes()
+        .get(..15)
+        .unwrap_or(presented.as_bytes());
+    let mut allowed = false;
+    for candidate in allowed15 {
+        allowed |= auth::constant_time_eq(presented, candidate.as_bytes());
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    allowed
 }
 
 fn to_received(route: &Route, message: ParsedMessage, now: Millis) -> Vec<ReceivedNotification> {
@@ -212,7 +283,8 @@ fn field<'a>(fields: &'a [(String, Option<String>)], name: &str) -> Option<&'a s
         .and_then(|(_, v)| v.as_deref())
 }
 
-/// Normalizes a configured organization id (15 or 18 characters) to the 15 characters compared.
+/// Normalizes a configured organization or action id (15 or 18 characters) to the 15 characters
+/// compared.
 pub fn org_id_for_allowlist(configured: &str) -> Result<String, model::IdError> {
     let id = model::SfId::parse(configured.trim())?;
     Ok(id.id15().to_owned())

@@ -7,12 +7,15 @@
 //! recorded skip instead of an overwrite.
 
 pub mod inspect;
+pub mod params;
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use postgres::PostgresTarget;
 pub use sqlite::SqliteTarget;
 
 /// How a field's text becomes a SQL value.
@@ -37,7 +40,8 @@ pub struct SqlAdapterConfig {
     pub target: String,
     /// Statements run for every notification, in order, in one transaction with the ledger insert.
     pub statements: Vec<String>,
-    /// Statements run once at start (e.g. `CREATE TABLE IF NOT EXISTS ...`).
+    /// Statements run once at start, before the ledger table is created (e.g. `CREATE TABLE IF NOT
+    /// EXISTS ...`, or `CREATE SCHEMA` for a schema the URL's `search_path` names).
     #[serde(default)]
     pub setup: Vec<String>,
     /// Conversions per parameter name (field name without the colon); the default is text.
@@ -62,8 +66,6 @@ pub enum SqlAdapterError {
     Statement { index: usize, message: String },
     #[error("no statements configured")]
     NoStatements,
-    #[error("{0} targets are not supported yet")]
-    Unsupported(String),
 }
 
 /// Names that are not fields of the notification.
@@ -121,12 +123,17 @@ pub(crate) fn convert(
     })
 }
 
-/// Builds the adapter for `config.target`.
-pub fn open(
+/// Whether `target` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
+}
+
+/// Builds the adapter for `config.target`: a `postgres://` URL or a SQLite file path.
+pub async fn open(
     config: &SqlAdapterConfig,
 ) -> Result<std::sync::Arc<dyn inbox::Adapter>, SqlAdapterError> {
-    if config.target.starts_with("postgres://") || config.target.starts_with("postgresql://") {
-        return Err(SqlAdapterError::Unsupported("PostgreSQL".into()));
+    if is_postgres(&config.target) {
+        return Ok(std::sync::Arc::new(PostgresTarget::open(config).await?));
     }
     Ok(std::sync::Arc::new(SqliteTarget::open(config)?))
 }

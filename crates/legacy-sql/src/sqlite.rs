@@ -41,8 +41,6 @@ impl SqliteTarget {
             .map_err(|e| open_err(e.to_string()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
             .map_err(|e| open_err(e.to_string()))?;
-        conn.execute_batch(LEDGER_DDL)
-            .map_err(|e| open_err(e.to_string()))?;
         for (i, sql) in config.setup.iter().enumerate() {
             conn.execute_batch(sql)
                 .map_err(|e| SqlAdapterError::Setup {
@@ -50,6 +48,8 @@ impl SqliteTarget {
                     message: e.to_string(),
                 })?;
         }
+        conn.execute_batch(LEDGER_DDL)
+            .map_err(|e| open_err(e.to_string()))?;
         // Preparing now reports syntax errors and missing tables at start, not at the first delivery.
         for (i, sql) in config.statements.iter().enumerate() {
             conn.prepare(sql).map_err(|e| SqlAdapterError::Statement {
@@ -112,11 +112,7 @@ impl SqliteTarget {
                 .and_then(|mut s| s.query_row(params![p.object_type, p.record_id], |r| r.get(0)))
                 .map_err(|e| classify(&e))?;
             if let Some(newest) = newest.filter(|n| *n > version) {
-                let reason = format!(
-                    "version {} is older than the applied version {}",
-                    fmt_version(version),
-                    fmt_version(newest)
-                );
+                let reason = inbox::stale_reason(version, newest);
                 record_ledger(conn, p)?;
                 return Ok(ApplyOutcome::Stale(reason));
             }
@@ -153,12 +149,6 @@ impl SqliteTarget {
         let conversion = self.convert.get(name).copied().unwrap_or_default();
         convert(name, text, conversion, self.empty_as_null).map_err(ApplyError::permanent)
     }
-}
-
-fn fmt_version(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
 }
 
 fn record_ledger(conn: &Connection, p: &Pending) -> Result<(), ApplyError> {
@@ -225,5 +215,9 @@ impl Adapter for SqliteTarget {
                 .map(|_| Err(ApplyError::retry(format!("apply task failed: {e}"))))
                 .collect(),
         }
+    }
+
+    fn tracks_versions(&self) -> bool {
+        true
     }
 }

@@ -21,7 +21,8 @@ use tokio_postgres::{NoTls, Row};
 /// The channel a commit that queued notifications signals on.
 pub const OUTBOX_CHANNEL: &str = "casewire_outbox";
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE sequences (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
     CREATE TABLE records (
         id TEXT PRIMARY KEY, object TEXT NOT NULL, data TEXT NOT NULL,
@@ -53,7 +54,12 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX inbox_due ON inbox (next_attempt) WHERE state = 'received';
     CREATE INDEX inbox_state ON inbox (state, seq);
-"#];
+"#,
+    // 2: the newest applied version of a record, asked per notification by the applier.
+    r#"
+    CREATE INDEX inbox_record_versions ON inbox (route, object_type, record_id, version) WHERE state = 'applied';
+"#,
+];
 
 /// Migrations of concurrent starts are serialized by this advisory lock.
 const MIGRATION_LOCK: i64 = 0x6361_7365_7769_7265;
@@ -874,6 +880,37 @@ impl InboxStore for PgStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn newest_applied_version(
+        &self,
+        route: &str,
+        object_type: &str,
+        record_id: &str,
+    ) -> Result<Option<Millis>> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT max(version) FROM inbox
+                 WHERE route = $1 AND object_type = $2 AND record_id = $3 AND state = 'applied'",
+                &[&route, &object_type, &record_id],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.get(0))
+    }
+
+    async fn quarantine(&self, ids: &[String], reason: &str, now: Millis) -> Result<usize> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE inbox SET state = 'quarantined', last_error = $2, finished = $3
+                 WHERE id = ANY($1) AND state = 'received'",
+                &[&ids, &reason, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(n as usize)
     }
 }
 

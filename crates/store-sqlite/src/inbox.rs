@@ -239,4 +239,44 @@ impl InboxStore for SqliteStore {
         })
         .await
     }
+
+    async fn newest_applied_version(
+        &self,
+        route: &str,
+        object_type: &str,
+        record_id: &str,
+    ) -> Result<Option<Millis>> {
+        let (route, object_type, record_id) = (
+            route.to_owned(),
+            object_type.to_owned(),
+            record_id.to_owned(),
+        );
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT max(version) FROM inbox
+                 WHERE route = ?1 AND object_type = ?2 AND record_id = ?3 AND state = 'applied'",
+            )
+            .and_then(|mut s| s.query_row(params![route, object_type, record_id], |r| r.get(0)))
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn quarantine(&self, ids: &[String], reason: &str, now: Millis) -> Result<usize> {
+        let (ids, reason) = (ids.to_vec(), reason.to_owned());
+        self.write(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "UPDATE inbox SET state = 'quarantined', last_error = ?2, finished = ?3
+                     WHERE id = ?1 AND state = 'received'",
+                )
+                .map_err(sql_error)?;
+            let mut changed = 0;
+            for id in &ids {
+                changed += stmt.execute(params![id, reason, now]).map_err(sql_error)?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
 }

@@ -76,6 +76,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX inbox_due ON inbox(next_attempt) WHERE state = 'received';
     CREATE INDEX inbox_state ON inbox(state, seq);
     "#,
+    // 2: the newest applied version of a record, asked per notification by the applier.
+    r#"
+    CREATE INDEX inbox_record_versions ON inbox(route, object_type, record_id, version) WHERE state = 'applied';
+    "#,
 ];
 
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -56,6 +56,7 @@ pub async fn run_all<S: DeskStore + InboxStore>(store: &S) {
     due_summary_counts_what_is_due(store).await;
     inbox_stores_each_id_once(store).await;
     inbox_applies_in_version_order_and_quarantines(store).await;
+    inbox_tracks_applied_versions_and_operator_quarantine(store).await;
 }
 
 async fn sequences_count_up<S: DeskStore>(store: &S) {
@@ -451,5 +452,82 @@ async fn inbox_applies_in_version_order_and_quarantines<S: InboxStore>(store: &S
             counts.quarantined
         ),
         (1, 1, 1, 0)
+    );
+}
+
+async fn inbox_tracks_applied_versions_and_operator_quarantine<S: InboxStore>(store: &S) {
+    let mut other_route = received("04lV4", "500V", Some(900), 1);
+    other_route.route = "other".to_owned();
+    store
+        .store_received(vec![
+            received("04lV1", "500V", Some(100), 1),
+            received("04lV2", "500V", Some(300), 1),
+            received("04lV3", "500V", None, 1),
+            other_route,
+            received("04lV5", "500W", Some(50), 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .newest_applied_version("legacy", "Case", "500V")
+            .await
+            .unwrap(),
+        None,
+        "nothing applied yet"
+    );
+    store
+        .record_applied(
+            vec![
+                ("04lV1".into(), ApplyOutcome::Applied),
+                ("04lV2".into(), ApplyOutcome::Stale("older".into())),
+                ("04lV3".into(), ApplyOutcome::Applied),
+                ("04lV4".into(), ApplyOutcome::Applied),
+            ],
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .newest_applied_version("legacy", "Case", "500V")
+            .await
+            .unwrap(),
+        Some(100),
+        "only applied notifications of this route count; stale and unversioned do not"
+    );
+    assert_eq!(
+        store
+            .newest_applied_version("other", "Case", "500V")
+            .await
+            .unwrap(),
+        Some(900)
+    );
+    assert_eq!(
+        store
+            .newest_applied_version("legacy", "Account", "500V")
+            .await
+            .unwrap(),
+        None
+    );
+
+    let changed = store
+        .quarantine(
+            &["04lV5".into(), "04lV1".into(), "04lNone".into()],
+            "operator: bad data",
+            30,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1, "only a waiting notification is quarantined");
+    let q = store.get_received("04lV5").await.unwrap().unwrap();
+    assert_eq!(q.state, InboxState::Quarantined);
+    assert_eq!(q.attempts, 0, "an operator's quarantine is not an attempt");
+    assert_eq!(q.last_error.as_deref(), Some("operator: bad data"));
+    assert_eq!(q.finished, Some(30));
+    assert_eq!(
+        store.get_received("04lV1").await.unwrap().unwrap().state,
+        InboxState::Applied,
+        "an applied notification stays applied"
     );
 }

@@ -369,4 +369,16 @@ pub trait InboxStore: Send + Sync + 'static {
     /// Puts quarantined (or any finished) notifications back to be applied now. Returns how many.
     async fn replay(&self, ids: &[String], now: Millis) -> Result<usize>;
     async fn inbox_counts(&self) -> Result<InboxCounts>;
+    /// The newest version of a record applied through `route` (the largest `version` among its
+    /// notifications in state `applied`), for adapters that do not track versions in the legacy
+    /// system themselves. `None` when none with a version was applied.
+    async fn newest_applied_version(
+        &self,
+        route: &str,
+        object_type: &str,
+        record_id: &str,
+    ) -> Result<Option<Millis>>;
+    /// An operator moves notifications that are still waiting (state `received`) to quarantine with
+    /// `reason`, without counting an attempt. Returns how many changed.
+    async fn quarantine(&self, ids: &[String], reason: &str, now: Millis) -> Result<usize>;
 }

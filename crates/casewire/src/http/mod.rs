@@ -3,6 +3,8 @@
 pub mod admin_api;
 pub mod desk_api;
 pub mod inbox_api;
+pub mod serve;
+pub mod tls;
 
 use axum::Router;
 use axum::response::IntoResponse;

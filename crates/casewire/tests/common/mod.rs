@@ -31,18 +31,26 @@ pub struct Server {
     child: Child,
     pub desk: Option<String>,
     pub inbox: Option<String>,
+    /// The inbox's HTTPS base URL, when `[inbox.tls]` is configured.
+    pub inbox_tls: Option<String>,
     pub stderr_log: PathBuf,
 }
 
 impl Server {
     /// Starts `casewire serve` on `config` (TOML text) written to `dir/name.toml`.
     pub fn start(dir: &Path, name: &str, config: &str) -> Server {
+        Self::start_with_env(dir, name, config, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables for the process.
+    pub fn start_with_env(dir: &Path, name: &str, config: &str, env: &[(&str, &str)]) -> Server {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).unwrap();
         let log = dir.join(format!("{name}.stderr"));
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&path)
+            .envs(env.iter().copied())
             .env("CASEWIRE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -61,22 +69,33 @@ impl Server {
             }
         });
         let wants_desk = config.contains("[desk]");
-        let wants_inbox = config.contains("[inbox]");
+        let wants_tls = config.contains("[inbox.tls]");
+        let wants_inbox = config.contains("[inbox]") && !wants_tls;
         let mut server = Server {
             child,
             desk: None,
             inbox: None,
+            inbox_tls: None,
             stderr_log: log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while (wants_desk && server.desk.is_none()) || (wants_inbox && server.inbox.is_none()) {
+        // The HTTP line is printed before the HTTPS one, so waiting for HTTPS sees both.
+        while (wants_desk && server.desk.is_none())
+            || (wants_inbox && server.inbox.is_none())
+            || (wants_tls && server.inbox_tls.is_none())
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(rest) = line.strip_prefix("casewire: desk listening on ") {
                         server.desk = Some(rest.trim().to_owned());
                     }
-                    if let Some(rest) = line.strip_prefix("casewire: inbox listening on ") {
+                    if let Some(rest) = line.strip_prefix("casewire: inbox listening on https://") {
+                        server.inbox_tls = Some(format!(
+                            "https://{}",
+                            rest.trim().trim_end_matches("/inbox/{route}")
+                        ));
+                    } else if let Some(rest) = line.strip_prefix("casewire: inbox listening on ") {
                         server.inbox =
                             Some(rest.trim().trim_end_matches("/inbox/{route}").to_owned());
                     }
@@ -275,4 +294,92 @@ pub fn create_and_close(client: &reqwest::blocking::Client, desk: &str, subject:
         closed.text()
     );
     id
+}
+
+/// An outbound message from organization [`ORG`] carrying Case notifications
+/// `(notification id, record id, SystemModstamp, Status)`.
+pub fn case_message(notifications: &[(&str, &str, Option<&str>, &str)]) -> String {
+    let mut body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{ORG}</OrganizationId>
+   <ActionId>04k5g000000AbCdAAK</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/60.0/00D5g000004XyZa</EnterpriseUrl>
+   <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/60.0/00D5g000004XyZa</PartnerUrl>"#
+    );
+    for (id, record, modstamp, status) in notifications {
+        let stamp = modstamp
+            .map(|m| format!("\n     <sf:SystemModstamp>{m}</sf:SystemModstamp>"))
+            .unwrap_or_default();
+        body.push_str(&format!(
+            r#"
+   <Notification>
+    <Id>{id}</Id>
+    <sObject xsi:type="sf:Case" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>{record}</sf:Id>
+     <sf:Status>{status}</sf:Status>{stamp}
+    </sObject>
+   </Notification>"#
+        ));
+    }
+    body.push_str("\n  </notifications>\n </soapenv:Body>\n</soapenv:Envelope>");
+    body
+}
+
+/// POSTs `body` with extra headers; answers (status, content type, body).
+pub fn post_with(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    let mut request = client.post(url).body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.text().unwrap())
+}
+
+/// The text of `<tag>` in a SOAP answer.
+pub fn xml_text(body: &str, tag: &str) -> String {
+    body.split(&format!("<{tag}>"))
+        .nth(1)
+        .and_then(|s| s.split(&format!("</{tag}>")).next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The value of a Prometheus sample whose line holds the metric name and every `label="value"`
+/// given; 0 when there is none.
+pub fn metric(client: &reqwest::blocking::Client, base: &str, name: &str, labels: &[&str]) -> f64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Runs `casewire` with `args`; answers (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
