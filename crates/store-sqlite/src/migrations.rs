@@ -76,6 +76,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX inbox_due ON inbox(next_attempt) WHERE state = 'received';
     CREATE INDEX inbox_state ON inbox(state, seq);
     "#,
+    // 2: scans of one object's records (SOQL), and API tokens stored by hash.
+    r#"
+    CREATE INDEX records_object ON records(object, id) WHERE deleted = 0;
+    CREATE TABLE tokens (
+        hash    TEXT PRIMARY KEY,
+        user    TEXT NOT NULL,
+        label   TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER
+    );
+    "#,
 ];
 
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -167,6 +167,20 @@ pub struct QueueCounts {
     pub deleted: u64,
 }
 
+/// An API token as stored: only its hash, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRow {
+    /// Hex SHA-256 of the whole token text.
+    pub hash: String,
+    /// The configured user the token authenticates as.
+    pub user: String,
+    /// What minted it (`cli`, `outbound messages`), for an operator reading the table.
+    pub label: String,
+    pub created: Millis,
+    /// `None`: valid until removed.
+    pub expires: Option<Millis>,
+}
+
 #[async_trait]
 pub trait DeskStore: Send + Sync + 'static {
     /// Next value of a named counter (CaseNumber), starting at 1.
@@ -211,6 +225,20 @@ pub trait DeskStore: Send + Sync + 'static {
         notification_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AttemptRecord>>;
+
+    /// Live (not deleted) records of `object` whose id sorts after `after`, in id order, at most
+    /// `limit`: a page of a scan (SOQL queries filter the pages).
+    async fn list_records(
+        &self,
+        object: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordRow>>;
+    /// Stores a token (by hash; a second token with the same hash conflicts). Backends may remove tokens
+    /// that expired before `token.created` at the same time.
+    async fn put_token(&self, token: TokenRow) -> Result<()>;
+    /// The token with this hash if it is stored and not expired at `now`.
+    async fn find_token(&self, hash: &str, now: Millis) -> Result<Option<TokenRow>>;
 }
 
 // ---------------------------------------------------------------------------------------------------
