@@ -12,6 +12,7 @@
 
 pub mod retry;
 mod send;
+pub mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,6 +45,9 @@ pub struct EngineConfig {
     /// Longest wait for in-flight messages at shutdown before their claims are released.
     pub shutdown_grace: Duration,
     pub user_agent: String,
+    /// Extra trusted root certificates (PEM) per action name, for endpoints whose certificate a
+    /// private CA issued. The platform's roots stay trusted too.
+    pub action_roots: HashMap<String, Vec<u8>>,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +62,7 @@ impl Default for EngineConfig {
             idle_poll: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             user_agent: concat!("casewire/", env!("CARGO_PKG_VERSION")).to_owned(),
+            action_roots: HashMap::new(),
         }
     }
 }
@@ -68,6 +73,7 @@ pub struct Engine {
     config: EngineConfig,
     signal: Arc<Notify>,
     transport: Transport,
+    sessions: session::Sessions,
 }
 
 fn now_ms() -> Millis {
@@ -88,6 +94,7 @@ impl Engine {
             config,
             signal,
             transport,
+            sessions: session::Sessions::default(),
         })
     }
 

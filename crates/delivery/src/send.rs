@@ -14,12 +14,17 @@ use crate::{Engine, EngineConfig, now_ms};
 pub enum TransportError {
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(
+        "action {action}: the extra root certificates are not usable PEM certificates: {message}"
+    )]
+    Roots { action: String, message: String },
 }
 
 /// The HTTP side of delivery: one client with a connection pool per endpoint (keep-alive), rustls with
-/// the platform's roots, no redirects followed.
+/// the platform's roots, no redirects followed. Actions with extra roots get a client of their own.
 pub struct Transport {
     client: reqwest::Client,
+    by_action: HashMap<String, reqwest::Client>,
 }
 
 impl Transport {
@@ -27,14 +32,40 @@ impl Transport {
         // reqwest is built without a default crypto provider so that ring (no C toolchain beyond cc)
         // is the one in use; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.attempt_timeout)
-            .user_agent(config.user_agent.clone())
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
+        let builder = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(config.attempt_timeout)
+                .user_agent(config.user_agent.clone())
+                .pool_idle_timeout(std::time::Duration::from_secs(90))
+        };
+        let client = builder()
             .build()
             .map_err(|e| TransportError::Client(e.to_string()))?;
-        Ok(Self { client })
+        let mut by_action = HashMap::new();
+        for (action, pem) in &config.action_roots {
+            let roots =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| TransportError::Roots {
+                    action: action.clone(),
+                    message: e.to_string(),
+                })?;
+            if roots.is_empty() {
+                return Err(TransportError::Roots {
+                    action: action.clone(),
+                    message: "no certificate found".to_owned(),
+                });
+            }
+            let client = builder()
+                .tls_certs_merge(roots)
+                .build()
+                .map_err(|e| TransportError::Client(e.to_string()))?;
+            by_action.insert(action.clone(), client);
+        }
+        Ok(Self { client, by_action })
+    }
+
+    fn client_for(&self, action: &str) -> &reqwest::Client {
+        self.by_action.get(action).unwrap_or(&self.client)
     }
 }
 
@@ -53,7 +84,7 @@ impl Engine {
         let started_ms = now_ms();
         let started = Instant::now();
         let answer = match self.build_message(action, &claimed).await {
-            Ok(body) => self.post(&action.endpoint_url, body).await,
+            Ok(body) => self.post(action, body).await,
             Err(reason) => Answer {
                 http_status: None,
                 verdict: Verdict::Failed(reason),
@@ -110,11 +141,11 @@ impl Engine {
         }
     }
 
-    async fn post(&self, endpoint: &str, body: Vec<u8>) -> Answer {
+    async fn post(&self, action: &OutboundAction, body: Vec<u8>) -> Answer {
         let request = self
             .transport
-            .client
-            .post(endpoint)
+            .client_for(&action.name)
+            .post(&action.endpoint_url)
             .header("Content-Type", "text/xml; charset=UTF-8")
             .header("SOAPAction", "\"\"")
             .body(body);
@@ -219,12 +250,26 @@ impl Engine {
                 fields: fields.as_deref(),
             })
             .collect();
+        let session = match (&action.include_session_id, &action.integration_user) {
+            (false, _) => None,
+            (true, Some(user)) => Some(
+                self.sessions
+                    .session_for(self.store.as_ref(), &self.catalog, user, chrono::Utc::now())
+                    .await?,
+            ),
+            (true, None) => {
+                return Err(format!(
+                    "action {} sends a session id but names no integration user",
+                    action.name
+                ));
+            }
+        };
         let enterprise_url = self.catalog.enterprise_url(action);
         let partner_url = self.catalog.partner_url(action);
         let message = OutboundMessage {
             organization_id: self.catalog.org.id.as_str(),
             action_id: action.id.as_str(),
-            session_id: None,
+            session_id: session.as_deref(),
             enterprise_url: &enterprise_url,
             partner_url: &partner_url,
             notifications: &notifications,
