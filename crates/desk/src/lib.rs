@@ -52,6 +52,7 @@ pub struct Desk {
     catalog: Arc<Catalog>,
     ids: IdGenerator,
     outbox_signal: Arc<Notify>,
+    require_auth: bool,
 }
 
 /// A saved record and the notifications the save queued.
@@ -76,7 +77,18 @@ impl Desk {
             catalog,
             ids: IdGenerator::new(),
             outbox_signal,
+            require_auth: true,
         }
+    }
+
+    /// Whether the REST API needs a bearer token (default: yes, as Salesforce).
+    pub fn with_auth_required(mut self, required: bool) -> Self {
+        self.require_auth = required;
+        self
+    }
+
+    pub fn auth_required(&self) -> bool {
+        self.require_auth
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {

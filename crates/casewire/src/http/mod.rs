@@ -1,7 +1,9 @@
 //! HTTP wiring: routers for the desk and the inbox, plus health and metrics endpoints on each.
 
+pub mod auth;
 pub mod desk_api;
 pub mod inbox_api;
+pub mod sobjects;
 
 use axum::Router;
 use axum::response::IntoResponse;

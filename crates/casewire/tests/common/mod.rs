@@ -221,7 +221,8 @@ ClosedDate = "timestamp"
     )
 }
 
-/// A desk-only configuration whose closed-case action posts to `endpoint`.
+/// A desk-only configuration whose closed-case action posts to `endpoint`. The REST API takes requests
+/// without a token here: these tests are about delivery (tests/rest_api.rs covers authentication).
 pub fn desk_config(endpoint: &str, extra_delivery: &str) -> String {
     format!(
         r#"
@@ -230,6 +231,7 @@ listen = "127.0.0.1:0"
 database = "desk.db"
 organization_id = "{ORG}"
 instance_url = "https://example.my.salesforce.com"
+require_auth = false
 
 [[desk.actions]]
 name = "Case_Closed_To_Legacy"
