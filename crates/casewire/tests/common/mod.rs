@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -37,13 +39,18 @@ pub struct Server {
 impl Server {
     /// Starts `casewire serve` on `config` (TOML text) written to `dir/name.toml`.
     pub fn start(dir: &Path, name: &str, config: &str) -> Server {
+        Self::start_logging(dir, name, config, "info")
+    }
+
+    /// As [`Server::start`], with `CASEWIRE_LOG` set to `log_filter`.
+    pub fn start_logging(dir: &Path, name: &str, config: &str, log_filter: &str) -> Server {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).unwrap();
         let log = dir.join(format!("{name}.stderr"));
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&path)
-            .env("CASEWIRE_LOG", "info")
+            .env("CASEWIRE_LOG", log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -277,4 +284,34 @@ pub fn create_and_close(client: &reqwest::blocking::Client, desk: &str, subject:
         closed.text()
     );
     id
+}
+
+/// `casewire token create --user USER --config dir/name.toml`: the token it prints.
+pub fn token(dir: &Path, name: &str, user: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "create", "--user", user, "--config"])
+        .arg(dir.join(format!("{name}.toml")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A client that sends `Authorization: Bearer <token>` with every request.
+pub fn authed(token: &str) -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
