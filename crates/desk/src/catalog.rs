@@ -48,9 +48,13 @@ pub enum CatalogError {
     )]
     SessionOverHttp { action: String, endpoint: String },
     #[error(
-        "action {action}: it sends a session id, so it needs an integration user that is configured (users: {known})"
+        "action {action}: it sends a session id, so its integration user ({user}) must be configured as a user (configured: {known})"
     )]
-    SessionUser { action: String, known: String },
+    SessionUser {
+        action: String,
+        user: String,
+        known: String,
+    },
     #[error("user {0}: {1}")]
     User(String, String),
 }
@@ -181,6 +185,10 @@ impl Catalog {
             if !configured {
                 return Err(CatalogError::SessionUser {
                     action: action.name.clone(),
+                    user: action
+                        .integration_user
+                        .clone()
+                        .unwrap_or_else(|| "none named".to_owned()),
                     known: if self.users.is_empty() {
                         "none configured".to_owned()
                     } else {
