@@ -344,3 +344,106 @@ pub fn action_roots(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn error(desk_extra: &str) -> String {
+        let text = format!(
+            "[desk]\nlisten = \"127.0.0.1:0\"\ndatabase = \"d.db\"\norganization_id = \"00D5g000004XyZaEAK\"\n{desk_extra}"
+        );
+        match Config::parse(&text, Path::new(".")) {
+            Ok(_) => String::new(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn object_and_user_mistakes_are_refused_naming_the_key() {
+        for (extra, wanted) in [
+            (
+                "[[desk.objects]]\nname = \"Case\"\nfields = [{ name = \"Score\", type = \"int\" }]",
+                "desk.objects[0] (Case).fields[0] (Score): fields added to Case are custom fields",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Case\"\nfields = [{ name = \"Subject\", type = \"string\" }]",
+                "has this field already",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Account\"\nfields = [{ name = \"CreatedDate\", type = \"datetime\" }]",
+                "desk.objects[0] (Account).fields[0] (CreatedDate)",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Account\"\n[[desk.objects]]\nname = \"account\"",
+                "desk.objects[1] (account): the object is configured twice",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Thing__c\"\nkey_prefix = \"005\"",
+                "key_prefix 005 is reserved",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Thing__c\"\nkey_prefix = \"500\"",
+                "key_prefix 500 is also Case's",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Thing__c\"\nkey_prefix = \"a-1\"",
+                "must be 3 letters or digits",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Bad Name\"",
+                "desk.objects[0] (Bad Name): name must be an API name",
+            ),
+            (
+                "[[desk.objects]]\nname = \"Thing__c\"\nfields = [{ name = \"X__c\", type = \"text\" }]",
+                "unknown variant `text`",
+            ),
+            (
+                "[[desk.users]]\nname = \"a@example.com\"\n[[desk.users]]\nname = \"A@example.com\"",
+                "desk.users[1] (A@example.com): the user is configured twice",
+            ),
+            (
+                "[[desk.users]]\nname = \"a@example.com\"\nid = \"0015g000004XyZaEAK\"",
+                "desk.users[0] (a@example.com): id",
+            ),
+            (
+                "tls_cert = \"c.pem\"",
+                "desk.tls_cert and desk.tls_key go together",
+            ),
+            (
+                "[desk.endpoint_map]\n\"legacy\" = \"http://127.0.0.1:1\"",
+                "desk.endpoint_map: \"legacy\" is not a URL",
+            ),
+        ] {
+            let e = error(extra);
+            assert!(e.contains(wanted), "{extra}\n=> {e}");
+        }
+        assert_eq!(
+            error(
+                "[[desk.objects]]\nname = \"Case\"\nfields = [{ name = \"Score__c\", type = \"int\" }]\n[[desk.objects]]\nname = \"Account\"\nfields = [{ name = \"Name\", type = \"string\" }]\n[[desk.users]]\nname = \"a@example.com\""
+            ),
+            ""
+        );
+    }
+
+    #[test]
+    fn endpoint_map_replaces_the_longest_matching_prefix() {
+        let text = "[desk]\nlisten = \"127.0.0.1:0\"\ndatabase = \"d.db\"\norganization_id = \"00D5g000004XyZaEAK\"\n[desk.endpoint_map]\n\"https://a.example.com\" = \"http://127.0.0.1:1\"\n\"https://a.example.com/special\" = \"http://127.0.0.1:2/s\"\n";
+        let config = Config::parse(text, Path::new(".")).unwrap();
+        let desk = config.desk.as_ref().unwrap();
+        assert_eq!(
+            super::mapped_endpoint(desk, "https://a.example.com/x?y=1"),
+            "http://127.0.0.1:1/x?y=1"
+        );
+        assert_eq!(
+            super::mapped_endpoint(desk, "https://a.example.com/special/1"),
+            "http://127.0.0.1:2/s/1"
+        );
+        assert_eq!(
+            super::mapped_endpoint(desk, "https://b.example.com/"),
+            "https://b.example.com/"
+        );
+    }
+}
