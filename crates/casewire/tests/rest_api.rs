@@ -436,6 +436,29 @@ fn rules_fire_through_the_rest_api_with_related_records_once_per_action() {
         .unwrap();
     assert_eq!(case["IsClosed"], true);
     assert_eq!(case["CaseNumber"], "00000002");
+    let owner = case["OwnerId"]
+        .as_str()
+        .expect("owned by the creating user");
+    assert!(owner.starts_with("005") && owner.len() == 18, "{owner}");
+    let owned: Value = client
+        .get(
+            reqwest::Url::parse_with_params(
+                &format!("{}/services/data/v60.0/query", desk.desk_url()),
+                &[(
+                    "q",
+                    format!("SELECT Id FROM Case WHERE OwnerId = '{owner}'"),
+                )],
+            )
+            .unwrap(),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        owned["totalSize"], 2,
+        "both cases belong to the token's user"
+    );
     assert!(
         case["ClosedDate"]
             .as_str()

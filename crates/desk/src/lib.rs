@@ -149,6 +149,17 @@ impl Desk {
 
     /// Creates a record from a client's JSON body.
     pub async fn create(&self, object: &str, body: &Map<String, Json>) -> Result<Saved, DeskError> {
+        self.create_as(object, body, None).await
+    }
+
+    /// Creates a record for an authenticated caller: as in Salesforce, a record with an `OwnerId` field
+    /// that the client leaves out is owned by the user who creates it.
+    pub async fn create_as(
+        &self,
+        object: &str,
+        body: &Map<String, Json>,
+        caller: Option<&User>,
+    ) -> Result<Saved, DeskError> {
         let schema = self.schema(object)?;
         let object = schema.name.as_str();
         let changes = schema.typed_changes(body).map_err(DeskError::Invalid)?;
@@ -163,6 +174,14 @@ impl Desk {
         };
         for (name, value) in changes {
             record.set(&name, value);
+        }
+        if let Some(user) = caller
+            && record.get("OwnerId").is_none()
+            && schema
+                .field("OwnerId")
+                .is_some_and(|d| d.ftype == model::FieldType::Reference)
+        {
+            record.set("OwnerId", Some(FieldValue::Text(user.id.to_string())));
         }
         record.set("Id", Some(FieldValue::Text(record.id.to_string())));
         record.set("IsDeleted", Some(FieldValue::Bool(false)));

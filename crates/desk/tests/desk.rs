@@ -733,3 +733,45 @@ fn session_actions_need_https_and_a_configured_user() {
     assert!(e.contains("integration user") && e.contains(USER), "{e}");
     assert!(build("https://listener.example.com/x", None).is_err());
 }
+
+#[tokio::test]
+async fn records_are_owned_by_their_creator_and_rules_see_the_owner() {
+    let rules = vec![Rule {
+        criteria: Criteria::Formula(format!("Owner.Username = \"{USER}\"")),
+        ..rule("Mine", true, Criteria::Formula(String::new()), &["Owned"])
+    }];
+    let env = env(rules, vec![action("Owned", "Case")]);
+    let user = env.desk.catalog().user(USER).unwrap().clone();
+    let mine = env
+        .desk
+        .create_as("Case", &body(json!({})), Some(&user))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&mine.record, "OwnerId"),
+        Some(&FieldValue::Text(user.id.to_string()))
+    );
+    assert_eq!(
+        mine.queued.len(),
+        1,
+        "Owner.Username reads the configured user"
+    );
+    let anonymous = env.desk.create("Case", &body(json!({}))).await.unwrap();
+    assert_eq!(get(&anonymous.record, "OwnerId"), None);
+    assert!(anonymous.queued.is_empty());
+    // An explicit owner wins over the creator.
+    let other = "005000000000001AAA";
+    let theirs = env
+        .desk
+        .create_as("Case", &body(json!({"OwnerId": other})), Some(&user))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&theirs.record, "OwnerId"),
+        Some(&FieldValue::Text(other.to_owned()))
+    );
+    assert!(
+        theirs.queued.is_empty(),
+        "an unknown owner reads as an empty lookup"
+    );
+}

@@ -193,6 +193,7 @@ async fn versions() -> Json<Value> {
 async fn create(
     State(desk): State<Arc<Desk>>,
     Path((version, object)): Path<(String, String)>,
+    caller: Option<axum::Extension<desk::User>>,
     body: Bytes,
 ) -> Response {
     if let Err(r) = check_version(&version) {
@@ -202,7 +203,8 @@ async fn create(
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
-    match desk.create(&object, &fields).await {
+    let caller = caller.map(|axum::Extension(user)| user);
+    match desk.create_as(&object, &fields, caller.as_ref()).await {
         Ok(saved) => (
             StatusCode::CREATED,
             Json(json!({ "id": saved.record.id.as_str(), "success": true, "errors": [] })),
