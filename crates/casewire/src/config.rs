@@ -56,6 +56,25 @@ pub struct DeskConfig {
     pub actions: Vec<ActionConfig>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Further objects, and custom fields of Case (`[[desk.objects]]`).
+    #[serde(default)]
+    pub objects: Vec<crate::desk_setup::ObjectConfig>,
+    /// Users API tokens are minted for (`casewire token create --user NAME`).
+    #[serde(default)]
+    pub users: Vec<crate::desk_setup::UserConfig>,
+    /// REST requests need a bearer token (Salesforce's behaviour); off only for trusted test setups.
+    #[serde(default = "yes")]
+    pub require_auth: bool,
+    /// Serve https with this certificate chain and key (PEM files).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// What `casewire import-metadata` writes and the desk loads (when it exists).
+    #[serde(default = "crate::desk_setup::default_metadata_file")]
+    pub metadata_file: PathBuf,
+    /// Endpoint URL prefixes replaced in every action, configured or imported (point a project's
+    /// workflow at test listeners without editing its metadata).
+    #[serde(default)]
+    pub endpoint_map: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +341,7 @@ impl Config {
                         .with_context(|| format!("desk.actions[{i}] ({}): id", action.name))?;
                 }
             }
+            crate::desk_setup::validate(desk)?;
             for (i, rule) in desk.rules.iter().enumerate() {
                 if rule.formula.is_some() && !rule.criteria.is_empty() {
                     bail!(

@@ -36,6 +36,7 @@ pub struct DemoArgs {
 }
 
 pub const ORGANIZATION_ID: &str = "00D5g000004XyZaEAK";
+const DEMO_USER: &str = "demo@casewire.local";
 const LEGACY_DB: &str = "legacy.db";
 
 /// The configuration the demo writes: one Case rule ("IsClosed equals true", on create or triggering
@@ -50,6 +51,11 @@ pub fn demo_config(desk_addr: &str, inbox_addr: &str) -> String {
 listen = "{desk_addr}"
 database = "desk.db"
 organization_id = "{ORGANIZATION_ID}"
+# REST calls need a bearer token: `casewire token create --user {DEMO_USER} --config {{this file}}`
+# (the demo mints one for itself).
+
+[[desk.users]]
+name = "{DEMO_USER}"
 
 [[desk.actions]]
 name = "Case_Closed_To_Legacy"
@@ -163,12 +169,37 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             config_path.display()
         );
     };
-    let base = format!("http://{desk_addr}/services/data/v60.0/sobjects/Case");
-    println!(
-        "casewire demo: desk on http://{desk_addr}, inbox on http://{inbox_addr}/inbox/legacy"
-    );
+    let desk_url = running
+        .desk_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{desk_addr}"));
+    let base = format!("{desk_url}/services/data/v60.0/sobjects/Case");
+    println!("casewire demo: desk on {desk_url}, inbox on http://{inbox_addr}/inbox/legacy");
 
-    let client = reqwest::Client::new();
+    // The demo is a REST client like any other: it mints a token for the first configured user.
+    let token = match &running.desk {
+        Some(desk) if desk.auth_required() => {
+            let Some(user) = desk.catalog().users().first().map(|u| u.name.clone()) else {
+                running.stop().await;
+                bail!(
+                    "the desk requires tokens but {} configures no [[desk.users]] for the demo to use",
+                    config_path.display()
+                );
+            };
+            Some(desk.issue_token(&user, "demo", None).await?)
+        }
+        _ => None,
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse()?,
+        );
+    }
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     let mut ids = Vec::with_capacity(args.cases);
     for i in 1..=args.cases {
         let body = json!({ "Subject": format!("Demo case {i}: printer jam on floor {}", 1 + i % 5), "Origin": "Phone", "Priority": "Medium" });
@@ -280,23 +311,33 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.keep_running {
         let example = ids.first().cloned().unwrap_or_default();
         println!();
+        let auth = token
+            .as_ref()
+            .map(|t| format!("-H 'Authorization: Bearer {t}' "))
+            .unwrap_or_default();
         println!("both servers keep running (ctrl-c to stop):");
-        println!("  desk REST API  http://{desk_addr}/services/data/v60.0/sobjects/Case");
+        println!("  desk REST API  {base}");
         println!("  inbox route    http://{inbox_addr}/inbox/legacy");
-        println!("  queue counts   http://{desk_addr}/admin/queue/counts");
-        println!("create and close a case:");
+        println!("  queue counts   {desk_url}/admin/queue/counts");
         println!(
-            "  curl -s -X POST -H 'Content-Type: application/json' -d '{{\"Subject\":\"Hello\"}}' http://{desk_addr}/services/data/v60.0/sobjects/Case"
+            "create and close a case (the token is the demo's own, valid until the database goes):"
         );
         println!(
-            "  curl -s -X PATCH -H 'Content-Type: application/json' -d '{{\"Status\":\"Closed\"}}' http://{desk_addr}/services/data/v60.0/sobjects/Case/<id>"
+            "  curl -s -X POST {auth}-H 'Content-Type: application/json' -d '{{\"Subject\":\"Hello\"}}' {base}"
+        );
+        println!(
+            "  curl -s -X PATCH {auth}-H 'Content-Type: application/json' -d '{{\"Status\":\"Closed\"}}' {base}/<id>"
         );
         println!("reopen one of the demo's cases and close it again:");
         println!(
-            "  curl -s -X PATCH -H 'Content-Type: application/json' -d '{{\"Status\":\"Working\"}}' http://{desk_addr}/services/data/v60.0/sobjects/Case/{example}"
+            "  curl -s -X PATCH {auth}-H 'Content-Type: application/json' -d '{{\"Status\":\"Working\"}}' {base}/{example}"
         );
         println!(
-            "  curl -s -X PATCH -H 'Content-Type: application/json' -d '{{\"Status\":\"Closed\"}}' http://{desk_addr}/services/data/v60.0/sobjects/Case/{example}"
+            "  curl -s -X PATCH {auth}-H 'Content-Type: application/json' -d '{{\"Status\":\"Closed\"}}' {base}/{example}"
+        );
+        println!("query it:");
+        println!(
+            "  curl -s -G {auth}--data-urlencode \"q=SELECT Id, CaseNumber, Status FROM Case WHERE Id = '{example}'\" {desk_url}/services/data/v60.0/query"
         );
         println!(
             "see the legacy rows:  sqlite3 {} 'SELECT * FROM tickets'",

@@ -2,11 +2,15 @@
 
 mod config;
 mod demo;
+mod desk_setup;
 mod http;
 mod inbox_cli;
 mod inbox_config;
+mod metadata;
 mod queue_cli;
 mod server;
+mod tls;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +69,18 @@ enum Command {
         #[command(subcommand)]
         command: SoapCommand,
     },
+    /// Import Salesforce Workflow files (an SFDX force-app tree or a workflows/ folder) into the desk.
+    ImportMetadata {
+        /// A folder (searched recursively) or one *.workflow / *.workflow-meta.xml file.
+        path: PathBuf,
+        #[arg(long, short, env = "CASEWIRE_CONFIG", default_value = "casewire.toml")]
+        config: PathBuf,
+    },
+    /// API tokens for the desk's REST API.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +123,8 @@ fn main() -> ExitCode {
         Command::Inbox { config, command } => {
             runtime().and_then(|rt| rt.block_on(inbox_cli::run(&config, command)))
         }
+        Command::ImportMetadata { path, config } => metadata::import(&path, &config),
+        Command::Token { command } => runtime().and_then(|rt| rt.block_on(token::run(command))),
     };
     match result {
         Ok(code) => code,
@@ -157,8 +175,8 @@ fn soap_parse(file: &std::path::Path) -> anyhow::Result<ExitCode> {
 async fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
     let config = config::Config::load(&path)?;
     let running = server::start(&config, server::Listeners::default(), metrics_handle()).await?;
-    if let Some(addr) = running.desk_addr {
-        eprintln!("casewire: desk listening on http://{addr}");
+    if let Some(url) = &running.desk_url {
+        eprintln!("casewire: desk listening on {url}");
     }
     if let Some(addr) = running.inbox_addr {
         eprintln!("casewire: inbox listening on http://{addr}/inbox/{{route}}");

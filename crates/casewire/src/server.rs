@@ -25,6 +25,10 @@ pub struct Listeners {
 
 pub struct Running {
     pub desk_addr: Option<SocketAddr>,
+    /// `http://addr` or `https://addr`.
+    pub desk_url: Option<String>,
+    /// The desk, for callers in this process (the demo mints its token here).
+    pub desk: Option<Arc<desk::Desk>>,
     pub inbox_addr: Option<SocketAddr>,
     /// The inbox's HTTPS listener, when `[inbox.tls]` is configured.
     pub inbox_tls_addr: Option<SocketAddr>,
@@ -94,6 +98,8 @@ pub async fn start(
     let mut tasks = JoinSet::new();
     let mut running = Running {
         desk_addr: None,
+        desk_url: None,
+        desk: None,
         inbox_addr: None,
         inbox_tls_addr: None,
         shutdown: shutdown.clone(),
@@ -229,22 +235,17 @@ pub async fn start(
         let listener = bind(listeners.desk, &desk_cfg.listen, "desk.listen").await?;
         let addr = listener.local_addr()?;
         running.desk_addr = Some(addr);
-        let org = desk::Org {
-            id: model::SfId::parse(&desk_cfg.organization_id)?,
-            instance_url: desk_cfg
-                .instance_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
+        let tls = match (&desk_cfg.tls_cert, &desk_cfg.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(
+                &config.resolve(cert),
+                &config.resolve(key),
+            )?),
+            _ => None,
         };
-        let catalog = desk::Catalog::new(
-            org,
-            desk_cfg.case_statuses.clone(),
-            [model::ObjectSchema::case()],
-            desk_cfg.actions(),
-            desk_cfg.rules(),
-        )
-        .context("desk configuration")?;
-        let catalog = Arc::new(catalog);
+        let base_url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
+        running.desk_url = Some(base_url.clone());
+        let instance_url = desk_cfg.instance_url.clone().unwrap_or(base_url);
+        let catalog = Arc::new(crate::desk_setup::catalog(config, desk_cfg, instance_url)?);
         let engine = {
             let (store, catalog, signal) = (store.clone(), catalog.clone(), signal.clone());
             let engine_config = config.engine_config();
@@ -258,19 +259,37 @@ pub async fn start(
         };
         tasks.spawn(Arc::new(engine).run(shutdown.clone()));
         let admin = delivery::admin::QueueAdmin::new(store.clone(), Some(signal.clone()));
-        let desk = Arc::new(desk::Desk::new(store, catalog, signal));
+        let desk = Arc::new(
+            desk::Desk::new(store, catalog, signal).with_auth_required(desk_cfg.require_auth),
+        );
+        running.desk = Some(desk.clone());
         let app = http::desk_api::router(desk)
             .merge(http::admin_api::router(admin))
             .merge(http::operations(metrics));
         let token = shutdown.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!("desk server stopped: {e}");
+        match tls {
+            Some(tls) => {
+                let listener = crate::tls::TlsListener::new(listener, tls)?;
+                tasks.spawn(async move {
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(token.cancelled_owned())
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!("desk server stopped: {e}");
+                    }
+                });
             }
-        });
+            None => {
+                tasks.spawn(async move {
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(token.cancelled_owned())
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!("desk server stopped: {e}");
+                    }
+                });
+            }
+        }
     }
     running.tasks = tasks;
     Ok(running)

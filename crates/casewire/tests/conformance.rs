@@ -343,6 +343,7 @@ fn delivery_counts_each_endpoint_answer_as_its_verdict_says() {
 listen = "127.0.0.1:0"
 database = "desk.db"
 organization_id = "{ORG}"
+require_auth = false
 
 [delivery]
 retry_base = "1h"

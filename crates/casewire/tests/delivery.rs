@@ -23,6 +23,8 @@ fn desk_with(actions: &[(&str, &str, &str)], delivery: &str) -> String {
 listen = "127.0.0.1:0"
 database = "desk.db"
 organization_id = "{ORG}"
+# These tests are about delivery; the REST API's tokens are tested in rest_api.rs.
+require_auth = false
 
 [delivery]
 {delivery}

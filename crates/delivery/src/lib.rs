@@ -22,6 +22,7 @@ pub mod admin;
 pub mod endpoint;
 pub mod retry;
 mod send;
+pub mod session;
 pub mod settings;
 
 use std::collections::HashMap;
@@ -93,6 +94,7 @@ pub struct Engine {
     settings: HashMap<String, ActionSettings>,
     signal: Arc<Notify>,
     transport: Transport,
+    sessions: session::Sessions,
 }
 
 fn now_ms() -> Millis {
@@ -152,6 +154,7 @@ impl Engine {
             settings,
             signal,
             transport,
+            sessions: session::Sessions::default(),
         })
     }
 

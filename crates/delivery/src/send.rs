@@ -302,12 +302,26 @@ impl Engine {
                 fields: fields.as_deref(),
             })
             .collect();
+        let session = match (&action.include_session_id, &action.integration_user) {
+            (false, _) => None,
+            (true, Some(user)) => Some(
+                self.sessions
+                    .session_for(self.store.as_ref(), &self.catalog, user, chrono::Utc::now())
+                    .await?,
+            ),
+            (true, None) => {
+                return Err(format!(
+                    "action {} sends a session id but names no integration user",
+                    action.name
+                ));
+            }
+        };
         let enterprise_url = self.catalog.enterprise_url(action);
         let partner_url = self.catalog.partner_url(action);
         let message = OutboundMessage {
             organization_id: self.catalog.org.id.as_str(),
             action_id: action.id.as_str(),
-            session_id: None,
+            session_id: session.as_deref(),
             enterprise_url: &enterprise_url,
             partner_url: &partner_url,
             notifications: &notifications,

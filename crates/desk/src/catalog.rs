@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use model::{CaseStatus, FieldValue, ObjectSchema, OutboundAction, Record, Rule, SfId};
 use store::RecordRow;
 
+use crate::auth::User;
+
 /// The organization the desk plays.
 #[derive(Debug, Clone)]
 pub struct Org {
@@ -41,6 +43,20 @@ pub enum CatalogError {
     Statuses(String),
     #[error("two actions are named {0}")]
     DuplicateAction(String),
+    #[error(
+        "action {action}: a session id is sent only over https (Salesforce's rule), but the endpoint is {endpoint}"
+    )]
+    SessionOverHttp { action: String, endpoint: String },
+    #[error(
+        "action {action}: it sends a session id, so its integration user ({user}) must be configured as a user (configured: {known})"
+    )]
+    SessionUser {
+        action: String,
+        user: String,
+        known: String,
+    },
+    #[error("user {0}: {1}")]
+    User(String, String),
 }
 
 pub struct Catalog {
@@ -49,6 +65,7 @@ pub struct Catalog {
     schemas: BTreeMap<String, ObjectSchema>,
     actions: BTreeMap<String, OutboundAction>,
     rules: BTreeMap<String, Vec<rules::CompiledRule>>,
+    users: Vec<User>,
 }
 
 impl Catalog {
@@ -127,6 +144,83 @@ impl Catalog {
             schemas,
             actions: action_map,
             rules: compiled,
+            users: Vec::new(),
+        })
+    }
+
+    /// The users tokens may be minted for. Checks what depends on them: every action that sends a
+    /// session id has an https endpoint and an integration user among `users`.
+    pub fn with_users(mut self, users: Vec<User>) -> Result<Self, CatalogError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for user in &users {
+            if user.id.key_prefix() != model::id::prefix::USER {
+                return Err(CatalogError::User(
+                    user.name.clone(),
+                    format!("id {} is not a user id (005...)", user.id),
+                ));
+            }
+            if !seen.insert(user.name.to_ascii_lowercase()) {
+                return Err(CatalogError::User(
+                    user.name.clone(),
+                    "configured twice".to_owned(),
+                ));
+            }
+        }
+        self.users = users;
+        for action in self.actions.values().filter(|a| a.include_session_id) {
+            let https = action
+                .endpoint_url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+            if !https {
+                return Err(CatalogError::SessionOverHttp {
+                    action: action.name.clone(),
+                    endpoint: action.endpoint_url.clone(),
+                });
+            }
+            let configured = action
+                .integration_user
+                .as_deref()
+                .is_some_and(|u| self.user(u).is_some());
+            if !configured {
+                return Err(CatalogError::SessionUser {
+                    action: action.name.clone(),
+                    user: action
+                        .integration_user
+                        .clone()
+                        .unwrap_or_else(|| "none named".to_owned()),
+                    known: if self.users.is_empty() {
+                        "none configured".to_owned()
+                    } else {
+                        self.users
+                            .iter()
+                            .map(|u| u.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// A configured user by name; user names compare case-insensitively, as Salesforce's do.
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// A schema by object name in any letter case (REST and SOQL resolve names so).
+    pub fn find_schema(&self, object: &str) -> Option<&ObjectSchema> {
+        self.schemas.get(object).or_else(|| {
+            self.schemas
+                .values()
+                .find(|s| s.name.eq_ignore_ascii_case(object))
         })
     }
 

@@ -4,7 +4,10 @@
 //! the notifications it triggers in one transaction (the transactional outbox). The delivery engine is
 //! woken after the commit.
 
+pub mod auth;
 mod catalog;
+mod query;
+mod related;
 
 use std::sync::Arc;
 
@@ -15,7 +18,9 @@ use serde_json::{Map, Value as Json};
 use store::{DeskStore, NewNotification, RecordWrite, StoreError};
 use tokio::sync::Notify;
 
+pub use auth::User;
 pub use catalog::{Catalog, CatalogError, Org, decode_record_json};
+pub use query::QueryResult;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
@@ -27,6 +32,8 @@ pub enum DeskError {
     Invalid(Vec<SchemaError>),
     #[error("the record kept changing while being saved; try again")]
     Contended,
+    #[error("no user {0:?} is configured")]
+    UnknownUser(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,6 +52,7 @@ pub struct Desk {
     catalog: Arc<Catalog>,
     ids: IdGenerator,
     outbox_signal: Arc<Notify>,
+    require_auth: bool,
 }
 
 /// A saved record and the notifications the save queued.
@@ -69,7 +77,18 @@ impl Desk {
             catalog,
             ids: IdGenerator::new(),
             outbox_signal,
+            require_auth: true,
         }
+    }
+
+    /// Whether the REST API needs a bearer token (default: yes, as Salesforce).
+    pub fn with_auth_required(mut self, required: bool) -> Self {
+        self.require_auth = required;
+        self
+    }
+
+    pub fn auth_required(&self) -> bool {
+        self.require_auth
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -80,14 +99,38 @@ impl Desk {
         &self.store
     }
 
+    /// The schema of `object`, whose name may come in any letter case, as in Salesforce's REST API.
     fn schema(&self, object: &str) -> Result<&model::ObjectSchema, DeskError> {
         self.catalog
-            .schema(object)
+            .find_schema(object)
             .ok_or_else(|| DeskError::UnknownObject(object.to_owned()))
     }
 
+    /// Mints an API token for a configured user (see [`auth`]).
+    pub async fn issue_token(
+        &self,
+        user: &str,
+        label: &str,
+        expires: Option<DateTime<Utc>>,
+    ) -> Result<String, DeskError> {
+        auth::issue_token(
+            self.store.as_ref(),
+            &self.catalog,
+            user,
+            label,
+            now(),
+            expires,
+        )
+        .await
+    }
+
+    /// The configured user a bearer token authenticates as, `None` if it does not.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<&User>, DeskError> {
+        auth::authenticate(self.store.as_ref(), &self.catalog, token, now()).await
+    }
+
     pub async fn get(&self, object: &str, id: &str) -> Result<Record, DeskError> {
-        self.schema(object)?;
+        let object = self.schema(object)?.name.as_str();
         let not_found = || DeskError::NotFound {
             object: object.to_owned(),
             id: id.to_owned(),
@@ -106,7 +149,19 @@ impl Desk {
 
     /// Creates a record from a client's JSON body.
     pub async fn create(&self, object: &str, body: &Map<String, Json>) -> Result<Saved, DeskError> {
+        self.create_as(object, body, None).await
+    }
+
+    /// Creates a record for an authenticated caller: as in Salesforce, a record with an `OwnerId` field
+    /// that the client leaves out is owned by the user who creates it.
+    pub async fn create_as(
+        &self,
+        object: &str,
+        body: &Map<String, Json>,
+        caller: Option<&User>,
+    ) -> Result<Saved, DeskError> {
         let schema = self.schema(object)?;
+        let object = schema.name.as_str();
         let changes = schema.typed_changes(body).map_err(DeskError::Invalid)?;
         let at = now();
         let id = self
@@ -119,6 +174,14 @@ impl Desk {
         };
         for (name, value) in changes {
             record.set(&name, value);
+        }
+        if let Some(user) = caller
+            && record.get("OwnerId").is_none()
+            && schema
+                .field("OwnerId")
+                .is_some_and(|d| d.ftype == model::FieldType::Reference)
+        {
+            record.set("OwnerId", Some(FieldValue::Text(user.id.to_string())));
         }
         record.set("Id", Some(FieldValue::Text(record.id.to_string())));
         record.set("IsDeleted", Some(FieldValue::Bool(false)));
@@ -148,6 +211,7 @@ impl Desk {
         body: &Map<String, Json>,
     ) -> Result<Saved, DeskError> {
         let schema = self.schema(object)?;
+        let object = schema.name.as_str();
         let changes = schema.typed_changes(body).map_err(DeskError::Invalid)?;
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let (old, version) = self.load_for_write(object, id).await?;
@@ -175,7 +239,7 @@ impl Desk {
     /// Soft-deletes a record. Notifications already queued for it stay queued; in `latest` mode they
     /// are sent with no fields, as Salesforce does for a record deleted before delivery.
     pub async fn delete(&self, object: &str, id: &str) -> Result<(), DeskError> {
-        self.schema(object)?;
+        let object = self.schema(object)?.name.as_str();
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let (old, version) = self.load_for_write(object, id).await?;
             let at = now();
@@ -262,16 +326,21 @@ impl Desk {
         deleted: bool,
         at: DateTime<Utc>,
     ) -> Result<Vec<String>, DeskError> {
-        let actions = if deleted {
+        let rules = self.catalog.rules_for(&record.object);
+        // Salesforce evaluates no workflow rule on delete.
+        let actions = if deleted || !rules.iter().any(|r| r.rule.active) {
             Vec::new()
         } else {
+            let mut seen: Vec<&Record> = vec![record];
+            seen.extend(old);
+            let related = related::prefetch(self.store.as_ref(), &self.catalog, &seen).await?;
             let change = rules::Change {
                 old,
                 new: record,
                 now: at,
-                related: &rules::NoRelated,
+                related: &related,
             };
-            rules::actions_for_save(self.catalog.rules_for(&record.object), &change)
+            rules::actions_for_save(rules, &change)
         };
         let snapshot = Json::Object(record.to_json()).to_string();
         let mut notifications = Vec::with_capacity(actions.len());

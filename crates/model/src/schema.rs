@@ -160,6 +160,15 @@ impl ObjectSchema {
         self.fields.get(name)
     }
 
+    /// A field by its API name in any letter case, as Salesforce's APIs resolve names.
+    pub fn field_ci(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.get(name).or_else(|| {
+            self.fields
+                .values()
+                .find(|d| d.name.eq_ignore_ascii_case(name))
+        })
+    }
+
     /// Validates a client's JSON body for insert or update: every field must exist, be writable and
     /// hold a value of its type. Returns the typed changes (None = set to null) or every error found.
     pub fn typed_changes(
@@ -173,7 +182,7 @@ impl ObjectSchema {
                 // Clients such as simple-salesforce may echo the `attributes` block; it carries no data.
                 continue;
             }
-            let Some(def) = self.field(name) else {
+            let Some(def) = self.field_ci(name) else {
                 errors.push(SchemaError::new(
                     "INVALID_FIELD",
                     format!("No such column '{name}' on sobject of type {}", self.name),
@@ -189,8 +198,9 @@ impl ObjectSchema {
                 ));
                 continue;
             }
-            match FieldValue::from_json(name, def.ftype, json) {
-                Ok(value) => changes.push((name.clone(), value)),
+            match FieldValue::from_json(&def.name, def.ftype, json) {
+                // The schema's spelling: `subject` from a client is stored as `Subject`.
+                Ok(value) => changes.push((def.name.clone(), value)),
                 Err(e) => errors.push(SchemaError::new(
                     "JSON_PARSER_ERROR",
                     format!("Cannot deserialize value for field {name}: {e}"),
@@ -228,6 +238,20 @@ mod tests {
                 ("INVALID_FIELD", "Bogus__c"),
                 ("INVALID_FIELD_FOR_INSERT_UPDATE", "IsClosed"),
                 ("JSON_PARSER_ERROR", "IsEscalated"),
+            ]
+        );
+    }
+
+    #[test]
+    fn field_names_match_in_any_case_and_come_back_in_the_schemas_spelling() {
+        let schema = ObjectSchema::case();
+        let body: Map<String, Json> =
+            serde_json::from_str(r#"{"subject":"ok","ISESCALATED":true}"#).unwrap();
+        assert_eq!(
+            schema.typed_changes(&body).unwrap(),
+            vec![
+                ("IsEscalated".to_owned(), Some(FieldValue::Bool(true))),
+                ("Subject".to_owned(), Some(FieldValue::Text("ok".into()))),
             ]
         );
     }

@@ -59,6 +59,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX inbox_record_versions ON inbox (route, object_type, record_id, version) WHERE state = 'applied';
 "#,
+    // 3: scans of one object's records (SOQL), and API tokens stored by hash.
+    r#"
+    CREATE INDEX records_object ON records (object, id) WHERE NOT deleted;
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY, "user" TEXT NOT NULL, label TEXT NOT NULL, created BIGINT NOT NULL, expires BIGINT
+    );
+"#,
 ];
 
 /// Migrations of concurrent starts are serialized by this advisory lock.
@@ -622,6 +629,70 @@ impl DeskStore for PgStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn list_records(
+        &self,
+        object: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordRow>> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT id, object, data, deleted, version FROM records
+                 WHERE object = $1 AND NOT deleted AND id > $2 ORDER BY id LIMIT $3",
+                &[&object, &after.unwrap_or(""), &limit],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(record_row).collect())
+    }
+
+    async fn put_token(&self, token: store::TokenRow) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        // Expired tokens are useless; dropping them here keeps the table small without a sweeper.
+        tx.execute(
+            "DELETE FROM tokens WHERE expires IS NOT NULL AND expires < $1",
+            &[&token.created],
+        )
+        .await
+        .map_err(pg_error)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO tokens (hash, \"user\", label, created, expires) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (hash) DO NOTHING",
+                &[&token.hash, &token.user, &token.label, &token.created, &token.expires],
+            )
+            .await
+            .map_err(pg_error)?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(
+                "a token with this hash exists".to_owned(),
+            ));
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn find_token(&self, hash: &str, now: Millis) -> Result<Option<store::TokenRow>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT hash, \"user\", label, created, expires FROM tokens
+                 WHERE hash = $1 AND (expires IS NULL OR expires > $2)",
+                &[&hash, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.map(|r| store::TokenRow {
+            hash: r.get(0),
+            user: r.get(1),
+            label: r.get(2),
+            created: r.get(3),
+            expires: r.get(4),
+        }))
     }
 
     async fn due_summary(&self, now: Millis) -> Result<Vec<store::DueAction>> {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use store::{
     AfterAttempt, AttemptRecord, DeskStore, DueAction, Millis, NotificationState, QueueCounts,
-    QueueFilter, QueuedNotification, RecordRow, RecordWrite, Result, StoreError,
+    QueueFilter, QueuedNotification, RecordRow, RecordWrite, Result, StoreError, TokenRow,
 };
 
 use crate::{SqliteStore, sql_error};
@@ -518,6 +518,75 @@ impl DeskStore for SqliteStore {
                 })
                 .map_err(sql_error)?,
             )
+        })
+        .await
+    }
+
+    async fn list_records(
+        &self,
+        object: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordRow>> {
+        let (object, after) = (object.to_owned(), after.unwrap_or("").to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, object, data, deleted, version FROM records
+                     WHERE object = ?1 AND deleted = 0 AND id > ?2 ORDER BY id LIMIT ?3",
+                )
+                .map_err(sql_error)?;
+            collect(
+                stmt.query_map(params![object, after, limit], record_row)
+                    .map_err(sql_error)?,
+            )
+        })
+        .await
+    }
+
+    async fn put_token(&self, token: TokenRow) -> Result<()> {
+        self.write(move |conn| {
+            // Expired tokens are useless; dropping them here keeps the table small without a sweeper.
+            conn.execute(
+                "DELETE FROM tokens WHERE expires IS NOT NULL AND expires < ?1",
+                [token.created],
+            )
+            .map_err(sql_error)?;
+            let inserted = conn
+                .execute(
+                    "INSERT INTO tokens(hash, user, label, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(hash) DO NOTHING",
+                    params![token.hash, token.user, token.label, token.created, token.expires],
+                )
+                .map_err(sql_error)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict("a token with this hash exists".to_owned()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_token(&self, hash: &str, now: Millis) -> Result<Option<TokenRow>> {
+        let hash = hash.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT hash, user, label, created, expires FROM tokens
+                 WHERE hash = ?1 AND (expires IS NULL OR expires > ?2)",
+            )
+            .map_err(sql_error)?
+            .query_row(params![hash, now], |r| {
+                Ok(TokenRow {
+                    hash: r.get(0)?,
+                    user: r.get(1)?,
+                    label: r.get(2)?,
+                    created: r.get(3)?,
+                    expires: r.get(4)?,
+                })
+            })
+            .optional()
+            .map_err(sql_error)
         })
         .await
     }

@@ -80,6 +80,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX inbox_record_versions ON inbox(route, object_type, record_id, version) WHERE state = 'applied';
     "#,
+    // 3: scans of one object's records (SOQL), and API tokens stored by hash.
+    r#"
+    CREATE INDEX records_object ON records(object, id) WHERE deleted = 0;
+    CREATE TABLE tokens (
+        hash    TEXT PRIMARY KEY,
+        user    TEXT NOT NULL,
+        label   TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER
+    );
+    "#,
 ];
 
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -54,6 +54,8 @@ pub async fn run_all<S: DeskStore + InboxStore>(store: &S) {
     attempts_decide_fates(store).await;
     operator_retry_and_delete(store).await;
     due_summary_counts_what_is_due(store).await;
+    records_list_by_object_in_id_pages(store).await;
+    tokens_are_found_by_hash_until_they_expire(store).await;
     inbox_stores_each_id_once(store).await;
     inbox_applies_in_version_order_and_quarantines(store).await;
     inbox_tracks_applied_versions_and_operator_quarantine(store).await;
@@ -135,6 +137,85 @@ async fn record_and_outbox_commit_together<S: DeskStore>(store: &S) {
         .expect("queued with the write");
     assert_eq!(queued.state, NotificationState::Pending);
     assert_eq!(queued.next_attempt, 2_000);
+}
+
+async fn records_list_by_object_in_id_pages<S: DeskStore>(store: &S) {
+    let put = |object: &str, id: &str, deleted: bool| RecordWrite {
+        object: object.to_owned(),
+        id: id.to_owned(),
+        data: format!(r#"{{"Id":"{id}"}}"#),
+        deleted,
+        expected_version: None,
+        notifications: Vec::new(),
+        now: 5_000,
+    };
+    for (object, id, deleted) in [
+        ("Account", "001L3", false),
+        ("Account", "001L1", false),
+        ("Account", "001L2", true),
+        ("Account", "001L4", false),
+        ("Contact", "003L1", false),
+    ] {
+        store.save_record(put(object, id, deleted)).await.unwrap();
+    }
+    let ids = |rows: Vec<RecordRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_records("Account", None, 10).await.unwrap()),
+        ["001L1", "001L3", "001L4"],
+        "live records of one object, in id order"
+    );
+    assert_eq!(
+        ids(store.list_records("Account", None, 2).await.unwrap()),
+        ["001L1", "001L3"]
+    );
+    assert_eq!(
+        ids(store
+            .list_records("Account", Some("001L3"), 2)
+            .await
+            .unwrap()),
+        ["001L4"],
+        "the next page starts after the last id seen"
+    );
+    assert!(
+        store
+            .list_records("Lead", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn tokens_are_found_by_hash_until_they_expire<S: DeskStore>(store: &S) {
+    let token = |hash: &str, expires: Option<Millis>| TokenRow {
+        hash: hash.to_owned(),
+        user: "integration@example.com".to_owned(),
+        label: "test".to_owned(),
+        created: 1_000,
+        expires,
+    };
+    store.put_token(token("aa11", None)).await.unwrap();
+    store.put_token(token("bb22", Some(2_000))).await.unwrap();
+    assert_eq!(
+        store.find_token("aa11", 9_999_999).await.unwrap(),
+        Some(token("aa11", None))
+    );
+    assert_eq!(
+        store.find_token("bb22", 1_999).await.unwrap(),
+        Some(token("bb22", Some(2_000)))
+    );
+    assert_eq!(
+        store.find_token("bb22", 2_000).await.unwrap(),
+        None,
+        "expired at its expiry time"
+    );
+    assert_eq!(store.find_token("cc33", 0).await.unwrap(), None);
+    assert!(
+        matches!(
+            store.put_token(token("aa11", None)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a hash is stored once"
+    );
 }
 
 async fn claims_lease_and_expire<S: DeskStore>(store: &S) {

@@ -181,6 +181,20 @@ pub struct DueAction {
     pub next_at: Option<Millis>,
 }
 
+/// An API token as stored: only its hash, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRow {
+    /// Hex SHA-256 of the whole token text.
+    pub hash: String,
+    /// The configured user the token authenticates as.
+    pub user: String,
+    /// What minted it (`cli`, `outbound messages`), for an operator reading the table.
+    pub label: String,
+    pub created: Millis,
+    /// `None`: valid until removed.
+    pub expires: Option<Millis>,
+}
+
 #[async_trait]
 pub trait DeskStore: Send + Sync + 'static {
     /// Next value of a named counter (CaseNumber), starting at 1.
@@ -229,6 +243,20 @@ pub trait DeskStore: Send + Sync + 'static {
     /// and when the next one of the rest becomes due. One read that lets the engine batch and sleep
     /// precisely.
     async fn due_summary(&self, now: Millis) -> Result<Vec<DueAction>>;
+
+    /// Live (not deleted) records of `object` whose id sorts after `after`, in id order, at most
+    /// `limit`: a page of a scan (SOQL queries filter the pages).
+    async fn list_records(
+        &self,
+        object: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecordRow>>;
+    /// Stores a token (by hash; a second token with the same hash conflicts). Backends may remove tokens
+    /// that expired before `token.created` at the same time.
+    async fn put_token(&self, token: TokenRow) -> Result<()>;
+    /// The token with this hash if it is stored and not expired at `now`.
+    async fn find_token(&self, hash: &str, now: Millis) -> Result<Option<TokenRow>>;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -13,18 +13,52 @@ use axum::routing::get;
 use desk::{Desk, DeskError};
 use serde_json::{Map, Value, json};
 
+use super::sobjects;
+
 pub fn router(desk: Arc<Desk>) -> Router {
-    Router::new()
-        .route("/services/data", get(versions))
-        .route("/services/data/", get(versions))
+    // The data API answers only callers with a valid session; the version list is public, as in
+    // Salesforce. Clients such as simple-salesforce add trailing slashes, so both forms are routed.
+    let data = Router::new()
+        .route("/services/data/{version}", get(sobjects::resources))
+        .route("/services/data/{version}/", get(sobjects::resources))
+        .route(
+            "/services/data/{version}/sobjects",
+            get(sobjects::describe_global),
+        )
+        .route(
+            "/services/data/{version}/sobjects/",
+            get(sobjects::describe_global),
+        )
         .route(
             "/services/data/{version}/sobjects/{object}",
-            axum::routing::post(create),
+            get(sobjects::object_info).post(create),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/",
+            get(sobjects::object_info).post(create),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/describe",
+            get(sobjects::describe),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/describe/",
+            get(sobjects::describe),
         )
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
             get(read).patch(update).delete(remove),
         )
+        .route("/services/data/{version}/query", get(sobjects::query))
+        .route("/services/data/{version}/query/", get(sobjects::query))
+        .route_layer(axum::middleware::from_fn_with_state(
+            desk.clone(),
+            super::auth::require_session,
+        ));
+    Router::new()
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
+        .merge(data)
         .route("/admin/queue/counts", get(queue_counts))
         .with_state(desk)
 }
@@ -39,10 +73,15 @@ fn error(
 }
 
 /// A REST error in Salesforce's shape, small enough to travel in a `Result`.
-struct ApiError(Box<(StatusCode, Value)>);
+pub(crate) struct ApiError(Box<(StatusCode, Value)>);
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>, fields: &[String]) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &str,
+        message: impl Into<String>,
+        fields: &[String],
+    ) -> Self {
         Self(Box::new((
             status,
             json!([{ "message": message.into(), "errorCode": code, "fields": fields }]),
@@ -57,7 +96,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn desk_error(e: DeskError) -> Response {
+pub(crate) fn desk_error(e: DeskError) -> Response {
     match e {
         DeskError::UnknownObject(object) => error(
             StatusCode::NOT_FOUND,
@@ -80,6 +119,12 @@ fn desk_error(e: DeskError) -> Response {
             StatusCode::CONFLICT,
             "UNABLE_TO_LOCK_ROW",
             e.to_string(),
+            &[],
+        ),
+        DeskError::UnknownUser(user) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CROSS_REFERENCE_KEY",
+            format!("no user {user} is configured"),
             &[],
         ),
         DeskError::Store(store::StoreError::Unavailable(m)) => error(
@@ -119,7 +164,7 @@ fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn check_version(version: &str) -> Result<(), ApiError> {
+pub(crate) fn check_version(version: &str) -> Result<(), ApiError> {
     let ok = version
         .strip_prefix('v')
         .and_then(|v| v.split_once('.'))
@@ -148,6 +193,7 @@ async fn versions() -> Json<Value> {
 async fn create(
     State(desk): State<Arc<Desk>>,
     Path((version, object)): Path<(String, String)>,
+    caller: Option<axum::Extension<desk::User>>,
     body: Bytes,
 ) -> Response {
     if let Err(r) = check_version(&version) {
@@ -157,7 +203,8 @@ async fn create(
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
-    match desk.create(&object, &fields).await {
+    let caller = caller.map(|axum::Extension(user)| user);
+    match desk.create_as(&object, &fields, caller.as_ref()).await {
         Ok(saved) => (
             StatusCode::CREATED,
             Json(json!({ "id": saved.record.id.as_str(), "success": true, "errors": [] })),
@@ -176,6 +223,7 @@ async fn read(
     }
     match desk.get(&object, &id).await {
         Ok(record) => {
+            let object = record.object.clone();
             let mut body = Map::new();
             body.insert(
                 "attributes".into(),

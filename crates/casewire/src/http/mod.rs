@@ -1,9 +1,11 @@
 //! HTTP wiring: routers for the desk and the inbox, plus health and metrics endpoints on each.
 
 pub mod admin_api;
+pub mod auth;
 pub mod desk_api;
 pub mod inbox_api;
 pub mod serve;
+pub mod sobjects;
 pub mod tls;
 
 use axum::Router;

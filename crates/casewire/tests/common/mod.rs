@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,11 @@ impl Server {
         Self::start_with_env(dir, name, config, &[])
     }
 
+    /// As [`Server::start`], with `CASEWIRE_LOG` set to `log_filter`.
+    pub fn start_logging(dir: &Path, name: &str, config: &str, log_filter: &str) -> Server {
+        Self::start_with_env(dir, name, config, &[("CASEWIRE_LOG", log_filter)])
+    }
+
     /// As [`Server::start`], with extra environment variables for the process.
     pub fn start_with_env(dir: &Path, name: &str, config: &str, env: &[(&str, &str)]) -> Server {
         let path = dir.join(format!("{name}.toml"));
@@ -50,8 +57,8 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&path)
-            .envs(env.iter().copied())
             .env("CASEWIRE_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -240,7 +247,8 @@ ClosedDate = "timestamp"
     )
 }
 
-/// A desk-only configuration whose closed-case action posts to `endpoint`.
+/// A desk-only configuration whose closed-case action posts to `endpoint`. The REST API takes requests
+/// without a token here: these tests are about delivery (tests/rest_api.rs covers authentication).
 pub fn desk_config(endpoint: &str, extra_delivery: &str) -> String {
     format!(
         r#"
@@ -249,6 +257,7 @@ listen = "127.0.0.1:0"
 database = "desk.db"
 organization_id = "{ORG}"
 instance_url = "https://example.my.salesforce.com"
+require_auth = false
 
 [[desk.actions]]
 name = "Case_Closed_To_Legacy"
@@ -382,4 +391,34 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `casewire token create --user USER --config dir/name.toml`: the token it prints.
+pub fn token(dir: &Path, name: &str, user: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "create", "--user", user, "--config"])
+        .arg(dir.join(format!("{name}.toml")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A client that sends `Authorization: Bearer <token>` with every request.
+pub fn authed(token: &str) -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
