@@ -258,7 +258,7 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Writes an element or type name, with any character an XML NCName cannot hold written as `_`.
-fn put_name(out: &mut Vec<u8>, name: &str) {
+pub(crate) fn put_name(out: &mut Vec<u8>, name: &str) {
     let valid = name.chars().enumerate().all(|(i, c)| {
         if i == 0 {
             is_name_start(c)

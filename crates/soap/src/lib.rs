@@ -38,6 +38,7 @@
 mod answer;
 mod encode;
 mod parse;
+pub mod wsdl;
 mod xml;
 
 pub use answer::{Verdict, classify_answer};
