@@ -5,6 +5,7 @@
 //!   Salesforce uses; [`encode_ack`] and [`encode_fault`] write what a listener answers.
 //! - [`parse_notifications`] reads a request as a listener receives it.
 //! - [`classify_answer`] decides whether what an endpoint answered counts as a delivery.
+//! - [`wsdl::generate`] writes the WSDL of an outbound-message action, for listeners generated from it.
 //!
 //! # Encoding rules
 //!
@@ -17,6 +18,19 @@
 //! CR, and U+FFFE / U+FFFF. **Each such character is written as U+FFFD (the replacement character)**,
 //! so that a record holding one still produces a well-formed message instead of one every endpoint
 //! refuses. [`xml_safe_text`] gives the text an endpoint reads back for a value.
+//!
+//! Values are written in their canonical wire form ([`model::FieldValue::write_wire`]), as Salesforce
+//! writes them: ids in the 18-character form; booleans `true`/`false`; ints plain; multi-select
+//! picklists joined with `;`; dates `2026-11-30`; dateTimes in UTC with milliseconds and `Z`
+//! (`2026-11-30T14:05:09.000Z`). Doubles, currency and percent follow Java's `Double.toString`, which is
+//! what Salesforce's runtime uses: always a decimal point (`150.0`); plain decimal for magnitudes from
+//! 10^-3 up to (not including) 10^7; outside that range computerized scientific notation with a
+//! mantissa that has a decimal point and an `E` exponent (`1.23456789E7`, `2.5E-4`, `-1.0E21`); the
+//! shortest digits that read back as the same double. Every one of these is a valid `xsd:double`, and
+//! the parser side ([`model::value::parse_xsd_double`]) accepts every `xsd:double` lexical form
+//! (`1`, `1.`, `.5`, `-1.5e3`, `INF`, `NaN`, ...). The desk holds only finite numbers, 32-bit ints
+//! and dates from 1700 to 4000 ([`model::FieldValue::check_holdable`]), so every value it sends is
+//! valid for the type the action's WSDL ([`wsdl::generate`]) declares.
 //!
 //! Field and object names are Salesforce API names (ASCII letters, digits, `_`), which are always XML
 //! names. Should a name hold a character that an XML name cannot, that character is written as `_`,
