@@ -34,6 +34,9 @@ pub struct DeskConfig {
     pub actions: Vec<ActionConfig>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Custom fields on the built-in objects (`[[desk.objects.Case.fields]]`).
+    #[serde(default)]
+    pub objects: std::collections::BTreeMap<String, crate::objects::ObjectConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

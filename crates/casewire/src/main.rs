@@ -1,8 +1,10 @@
 //! The `casewire` binary: configuration, command line, HTTP wiring and shutdown.
 
+mod cli_wsdl;
 mod config;
 mod demo;
 mod http;
+mod objects;
 mod server;
 
 use std::path::PathBuf;
@@ -31,6 +33,8 @@ enum Command {
         #[arg(long, short, env = "CASEWIRE_CONFIG", default_value = "casewire.toml")]
         config: PathBuf,
     },
+    /// Print the WSDL of an outbound-message action (what its listener is generated from).
+    Wsdl(cli_wsdl::WsdlArgs),
     /// Work with outbound-message SOAP payloads.
     Soap {
         #[command(subcommand)]
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Soap {
             command: SoapCommand::Parse { file },
         } => soap_parse(&file),
+        Command::Wsdl(args) => cli_wsdl::run(&args),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(serve(config))),
     };

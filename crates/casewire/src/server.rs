@@ -142,7 +142,7 @@ pub async fn start(
         let catalog = desk::Catalog::new(
             org,
             desk_cfg.case_statuses.clone(),
-            [model::ObjectSchema::case()],
+            crate::objects::schemas(&desk_cfg.objects)?,
             desk_cfg.actions(),
             desk_cfg.rules(),
         )
