@@ -202,7 +202,8 @@ impl SfId {
             return Ok(id);
         }
         let mut full = id.0;
-        for (group, sum) in full[15..18].to_vec().into_iter().enumerate() {
+        let sums = [full[15], full[16], full[17]];
+        for (group, sum) in sums.into_iter().enumerate() {
             let upper = sum.to_ascii_uppercase();
             let bits = CHECKSUM_ALPHABET
                 .iter()
