@@ -36,6 +36,17 @@
 //! names. Should a name hold a character that an XML name cannot, that character is written as `_`,
 //! for the same reason: the message must stay well-formed.
 //!
+//! # Deliberate deviations from Salesforce
+//!
+//! Where Salesforce's exact behaviour is unknown or would lose data, this crate chooses:
+//! - a carriage return is written `&#13;` (see above), so the endpoint reads the value the record holds;
+//! - characters XML 1.0 cannot carry become U+FFFD rather than producing a malformed message;
+//! - doubles use the shortest digits that read back the same (as Java 19 and later do; older Java runtimes
+//!   sometimes printed more digits, and print the smallest subnormal as `4.9E-324` where this writes
+//!   `5.0E-324`): the value is the same double either way;
+//! - the WSDL's header comment names casewire and the action and has no generation date, so that the same
+//!   action always gives the same bytes; everything a toolkit reads is structured as Salesforce's.
+//!
 //! # Parsing rules
 //!
 //! Namespace-aware: elements are matched by namespace URI and local name, never by prefix. A leading
@@ -48,6 +59,12 @@
 //! `Notification` in the wrong namespace would otherwise vanish and be acknowledged unseen. Fields of an
 //! `sObject` may be in any namespace (the enterprise and partner WSDLs use different ones). A message with
 //! no `Notification` parses to an empty list: whether that deserves an ack is the listener's choice.
+//!
+//! Element and attribute names must be QNames of Namespaces in XML, and `xsi:type` must hold one: a
+//! name like `sf::x` is refused as not XML (quick-xml alone would read it as a field named `:x`). An
+//! `sObject` without `xsi:type` is refused, since nothing else in the message names the record's object:
+//! Salesforce always writes it, but a client generated from the WSDL need not (the interop test with
+//! zeep adds it).
 
 mod answer;
 mod encode;
