@@ -189,8 +189,13 @@ impl SfId {
     /// taken as written (a 15-character id is case-sensitive; a mixed-case one with a wrong checksum was
     /// not folded, its checksum is just wrong).
     pub fn parse_case_insensitive(text: &str) -> Result<Self, IdError> {
-        let id = Self::parse(text)?;
-        if text.len() == 15 || id.has_valid_checksum() {
+        let mut id = Self::parse(text)?;
+        if text.len() == 15 {
+            return Ok(id);
+        }
+        if id.has_valid_checksum() {
+            // A right checksum may still have been folded to lower case; its canonical form is upper.
+            id.0[15..].make_ascii_uppercase();
             return Ok(id);
         }
         // A wrong checksum on a mixed-case body cannot come from folding: such an id (public test data

@@ -59,6 +59,9 @@ fn case_insensitive_comparison() {
 fn folded_ids_get_their_case_back() {
     let restored = SfId::parse_case_insensitive("5007000000ofl5faax").unwrap();
     assert_eq!(restored.as_str(), "5007000000OFL5FAAX");
+    // An all-lower-case id folds to itself but for its checksum, which is upper case again.
+    let restored = SfId::parse_case_insensitive("00a0aaaaa0aaaa0aaa").unwrap();
+    assert_eq!(restored.as_str(), "00a0aaaaa0aaaa0AAA");
     let restored = SfId::parse_case_insensitive("00DN00000008Y2TEAA").unwrap();
     assert_eq!(restored.as_str(), "00Dn00000008y2tEAA");
     // A checksum that marks a digit as upper case cannot come from folding a real id.
