@@ -1,5 +1,6 @@
 //! The `casewire` binary: configuration, command line, HTTP wiring and shutdown.
 
+mod cli_wsdl;
 mod config;
 mod demo;
 mod desk_setup;
@@ -64,6 +65,8 @@ enum Command {
         #[command(subcommand)]
         command: inbox_cli::InboxCommand,
     },
+    /// Print the WSDL of an outbound-message action (what its listener is generated from).
+    Wsdl(cli_wsdl::WsdlArgs),
     /// Work with outbound-message SOAP payloads.
     Soap {
         #[command(subcommand)]
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Soap {
             command: SoapCommand::Parse { file },
         } => soap_parse(&file),
+        Command::Wsdl(args) => cli_wsdl::run(&args),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(serve(config))),
         Command::Queue { config, command } => {

@@ -196,8 +196,9 @@ fn an_action_that_sends_a_session_needs_https_and_a_configured_user() {
         e.contains("desk.actions[0] (Leaky)") && e.contains("https"),
         "{e}"
     );
-    let e =
-        run("endpoint_url = \"https://127.0.0.1:9999/x\"\nintegration_user = \"someone@example.com\"");
+    let e = run(
+        "endpoint_url = \"https://127.0.0.1:9999/x\"\nintegration_user = \"someone@example.com\"",
+    );
     assert!(
         e.contains("desk.actions[0] (Leaky)") && e.contains("someone@example.com"),
         "{e}"

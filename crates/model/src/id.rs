@@ -32,6 +32,43 @@ pub enum IdError {
     Checksum { id: String, expected: String },
     #[error("{id:?} does not start with the key prefix {expected:?}")]
     Prefix { id: String, expected: String },
+    #[error("{0:?} has 15 characters; strict validation requires the 18-character form")]
+    NotEighteen(String),
+    #[error(
+        "{0:?} cannot be a case-folded 18-character id: its checksum marks a digit as upper case"
+    )]
+    CaseUnrecoverable(String),
+}
+
+/// How strictly input ids are checked.
+///
+/// Salesforce itself and most listeners take 15-character ids (what admins paste) and do not verify the
+/// checksum; public test data even holds ids with wrong checksums. `Lenient` is therefore the default;
+/// `Strict` is for callers that must not guess (an id that will be compared case-insensitively later).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdValidation {
+    /// 15 or 18 characters; an 18-character id keeps its checksum as written, right or wrong.
+    #[default]
+    Lenient,
+    /// 18 characters with the right checksum (compared case-insensitively, since the checksum exists
+    /// for case-folding systems).
+    Strict,
+}
+
+impl IdValidation {
+    /// Parses `text` under this mode.
+    pub fn parse(self, text: &str) -> Result<SfId, IdError> {
+        match self {
+            IdValidation::Lenient => SfId::parse(text),
+            IdValidation::Strict => {
+                if text.len() == 15 && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(IdError::NotEighteen(text.to_owned()));
+                }
+                SfId::parse_with(text, true)
+            }
+        }
+    }
 }
 
 /// The three checksum characters for a 15-character id.
@@ -144,6 +181,77 @@ impl SfId {
         let mut head = [0u8; 15];
         head.copy_from_slice(&self.0[..15]);
         checksum(&head).eq_ignore_ascii_case(&self.0[15..])
+    }
+
+    /// Reads an id that a case-insensitive system may have folded (`5007000000ofl5faax`): an
+    /// 18-character id whose checksum does not match its case, and whose first 15 characters are all one
+    /// case, gets their case back from the checksum, which is what the checksum is for. Any other id is
+    /// taken as written (a 15-character id is case-sensitive; a mixed-case one with a wrong checksum was
+    /// not folded, its checksum is just wrong).
+    pub fn parse_case_insensitive(text: &str) -> Result<Self, IdError> {
+        let mut id = Self::parse(text)?;
+        if text.len() == 15 {
+            return Ok(id);
+        }
+        if id.has_valid_checksum() {
+            // A right checksum may still have been folded to lower case; its canonical form is upper.
+            id.0[15..].make_ascii_uppercase();
+            return Ok(id);
+        }
+        // A wrong checksum on a mixed-case body cannot come from folding: such an id (public test data
+        // has them) is kept as written rather than "repaired" into another record's id.
+        let body = &id.0[..15];
+        let folded =
+            !body.iter().any(u8::is_ascii_uppercase) || !body.iter().any(u8::is_ascii_lowercase);
+        if !folded {
+            return Ok(id);
+        }
+        let mut full = id.0;
+        let sums = [full[15], full[16], full[17]];
+        for (group, sum) in sums.into_iter().enumerate() {
+            let upper = sum.to_ascii_uppercase();
+            let bits = CHECKSUM_ALPHABET
+                .iter()
+                .position(|&c| c == upper)
+                .ok_or_else(|| IdError::CaseUnrecoverable(text.to_owned()))?;
+            for i in 0..5 {
+                let slot = &mut full[group * 5 + i];
+                if bits & (1 << i) != 0 {
+                    if !slot.is_ascii_alphabetic() {
+                        return Err(IdError::CaseUnrecoverable(text.to_owned()));
+                    }
+                    *slot = slot.to_ascii_uppercase();
+                } else {
+                    *slot = slot.to_ascii_lowercase();
+                }
+            }
+            full[15 + group] = upper;
+        }
+        Ok(Self(full))
+    }
+}
+
+/// The 18-character form of a 15- or 18-character id (an 18-character id is returned as written).
+pub fn to18(text: &str) -> Result<String, IdError> {
+    SfId::parse(text).map(String::from)
+}
+
+/// The case-sensitive 15-character form of a 15- or 18-character id.
+pub fn to15(text: &str) -> Result<String, IdError> {
+    SfId::parse(text).map(|id| id.id15().to_owned())
+}
+
+/// Compares ids the way a case-insensitive system must: 18-character ids may come in any case (their
+/// checksum restores it, see [`SfId::parse_case_insensitive`]), 15-character ones are case-sensitive.
+/// `5007000000OFL5F`, `5007000000OFL5FAAX` and `5007000000ofl5faax` are the same record;
+/// `5007000000ofl5f` is another one. Ids that do not parse are equal only when byte-identical.
+pub fn same_id_ignore_case(a: &str, b: &str) -> bool {
+    match (
+        SfId::parse_case_insensitive(a),
+        SfId::parse_case_insensitive(b),
+    ) {
+        (Ok(a), Ok(b)) => a.same_record(&b),
+        _ => a == b,
     }
 }
 

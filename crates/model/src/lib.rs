@@ -9,7 +9,7 @@ pub mod schema;
 pub mod value;
 
 pub use action::{OutboundAction, PayloadMode};
-pub use id::{IdError, IdGenerator, SfId};
+pub use id::{IdError, IdGenerator, IdValidation, SfId};
 pub use rule::{Criteria, CriteriaItem, Rule, TriggerType};
 pub use schema::{CaseStatus, FieldDef, ObjectSchema, SchemaError};
 pub use value::{FieldType, FieldValue, Record, ValueError};

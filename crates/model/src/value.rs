@@ -141,24 +141,36 @@ impl FieldValue {
                 "false" | "0" => FieldValue::Bool(false),
                 other => return Err(invalid(format!("{other:?} is not a boolean"))),
             },
-            FieldType::Int => FieldValue::Int(
-                text.trim()
+            FieldType::Int => {
+                let value: i64 = text
+                    .trim()
                     .parse()
-                    .map_err(|_| invalid(format!("{text:?} is not an integer")))?,
-            ),
+                    .map_err(|_| invalid(format!("{text:?} is not an integer")))?;
+                // The WSDL declares int fields as xsd:int: 32 bits, as Salesforce's int fields are.
+                if i32::try_from(value).is_err() {
+                    return Err(invalid(format!(
+                        "{value} is out of range for an int field (-2147483648 to 2147483647)"
+                    )));
+                }
+                FieldValue::Int(value)
+            }
             FieldType::Double | FieldType::Currency | FieldType::Percent => FieldValue::Double(
                 parse_xsd_double(text)
                     .ok_or_else(|| invalid(format!("{text:?} is not a number")))?,
             ),
             FieldType::Date => FieldValue::Date(
-                NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                    .map_err(|_| invalid(format!("{text:?} is not a date (YYYY-MM-DD)")))?,
+                parse_date(text)
+                    .ok_or_else(|| invalid(format!("{text:?} is not a date (YYYY-MM-DD)")))?,
             ),
-            FieldType::Datetime => FieldValue::DateTime(parse_datetime(text).ok_or_else(|| {
-                invalid(format!(
-                    "{text:?} is not a dateTime (YYYY-MM-DDThh:mm:ss[.sss]Z or with an offset)"
-                ))
-            })?),
+            // Milliseconds are all Salesforce keeps and all the wire form carries: finer digits are
+            // dropped here so that a value reads back exactly as it was written.
+            FieldType::Datetime => {
+                FieldValue::DateTime(millis(parse_datetime(text).ok_or_else(|| {
+                    invalid(format!(
+                        "{text:?} is not a dateTime (YYYY-MM-DDThh:mm:ss[.sss]Z or with an offset)"
+                    ))
+                })?))
+            }
             FieldType::Multipicklist => FieldValue::MultiPicklist(
                 text.split(';')
                     .filter(|s| !s.is_empty())
@@ -176,6 +188,58 @@ impl FieldValue {
     /// Converts a JSON value (REST API input, stored records) into a value of `ftype`. Strings are
     /// accepted for every type in their canonical text form.
     pub fn from_json(
+        field: &str,
+        ftype: FieldType,
+        json: &serde_json::Value,
+    ) -> Result<Option<Self>, ValueError> {
+        let value = Self::from_json_unchecked(field, ftype, json)?;
+        if let Some(value) = &value {
+            value
+                .check_holdable()
+                .map_err(|message| ValueError::Invalid {
+                    field: field.to_owned(),
+                    message,
+                })?;
+        }
+        Ok(value)
+    }
+
+    /// Whether the desk may hold this value: only values that Salesforce could hold and that the wire
+    /// format writes as valid XSD lexical forms, so that every record encodes into a message that the
+    /// action's WSDL validates and that parses back to the same value. Refused: non-finite numbers,
+    /// dates and times outside Salesforce's range (1700-01-01 to 4000-12-31), leap seconds (no
+    /// `xsd:dateTime` has second 60), and multi-select picklist values that are empty or hold `;` (the
+    /// separator on the wire).
+    pub fn check_holdable(&self) -> Result<(), String> {
+        use chrono::{Datelike, Timelike};
+        let in_range = |date: NaiveDate| (1700..=4000).contains(&date.year());
+        match self {
+            FieldValue::Double(d) if !d.is_finite() => Err(format!("{d} is not a finite number")),
+            FieldValue::Date(d) if !in_range(*d) => Err(format!(
+                "{d} is outside the supported range 1700-01-01 to 4000-12-31"
+            )),
+            FieldValue::DateTime(t) if !in_range(t.date_naive()) => Err(format!(
+                "{t} is outside the supported range 1700-01-01 to 4000-12-31"
+            )),
+            FieldValue::DateTime(t) if t.nanosecond() >= 1_000_000_000 => {
+                Err("a leap second cannot be written as an xsd:dateTime".to_owned())
+            }
+            FieldValue::Int(i) if i32::try_from(*i).is_err() => Err(format!(
+                "{i} is out of range for an int field (-2147483648 to 2147483647)"
+            )),
+            FieldValue::MultiPicklist(values) => {
+                match values.iter().find(|v| v.is_empty() || v.contains(';')) {
+                    Some(bad) => Err(format!(
+                        "multi-select picklist value {bad:?} must be non-empty and hold no ';'"
+                    )),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn from_json_unchecked(
         field: &str,
         ftype: FieldType,
         json: &serde_json::Value,
@@ -315,6 +379,24 @@ pub fn parse_xsd_double(text: &str) -> Option<f64> {
     t.parse().ok()
 }
 
+/// Parses an `xsd:date`. A zone designator (`Z`, `+02:00`) is accepted and ignored: it does not change
+/// which calendar day the value names, and Salesforce dates carry none.
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let t = text.trim();
+    let day = t.strip_suffix('Z').unwrap_or(t);
+    let day = match day.len().checked_sub(6).map(|i| day.split_at(i)) {
+        Some((head, zone))
+            if zone.len() == 6
+                && matches!(zone.as_bytes()[0], b'+' | b'-')
+                && zone.as_bytes()[3] == b':' =>
+        {
+            head
+        }
+        _ => day,
+    };
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+}
+
 /// Parses an `xsd:dateTime`; without a zone designator it is taken as UTC.
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
     let t = text.trim();
@@ -412,6 +494,112 @@ mod tests {
         for bad in ["", ".", "e5", "1e", "0x10", "inf", "1,5", "1.5.2"] {
             assert_eq!(parse_xsd_double(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn large_and_small_doubles_use_java_scientific_notation() {
+        assert_eq!(double(12_345_678.9), "1.23456789E7");
+        assert_eq!(double(-1e21), "-1.0E21");
+        assert_eq!(double(1e-4), "1.0E-4");
+        assert_eq!(double(f64::MAX), "1.7976931348623157E308");
+        assert_eq!(double(f64::MIN_POSITIVE), "2.2250738585072014E-308");
+        // Java prints 4.9E-324 here; the shortest form that reads back the same is 5.0E-324.
+        assert_eq!(double(5e-324), "5.0E-324");
+        assert_eq!(double(-0.0), "-0.0");
+        assert_eq!(double(0.1 + 0.2), "0.30000000000000004");
+        for d in [
+            12_345_678.9,
+            1e-4,
+            f64::MAX,
+            5e-324,
+            -0.0,
+            0.1 + 0.2,
+            1e7,
+            0.001,
+        ] {
+            assert_eq!(parse_xsd_double(&double(d)), Some(d), "{d}");
+        }
+    }
+
+    #[test]
+    fn the_desk_holds_only_values_the_wire_can_carry() {
+        let json = |ftype, v: serde_json::Value| FieldValue::from_json("F", ftype, &v);
+        assert_eq!(
+            json(FieldType::Int, serde_json::json!(2_147_483_647)).unwrap(),
+            Some(FieldValue::Int(2_147_483_647))
+        );
+        for (ftype, value) in [
+            (FieldType::Int, serde_json::json!(2_147_483_648i64)),
+            (FieldType::Int, serde_json::json!("-2147483649")),
+            (FieldType::Double, serde_json::json!("NaN")),
+            (FieldType::Currency, serde_json::json!("-INF")),
+            (FieldType::Date, serde_json::json!("1699-12-31")),
+            (FieldType::Date, serde_json::json!("4001-01-01")),
+            (FieldType::Multipicklist, serde_json::json!(["a", "b;c"])),
+            (FieldType::Multipicklist, serde_json::json!(["a", ""])),
+        ] {
+            let error = json(ftype, value.clone()).expect_err(&format!("{value} refused"));
+            assert!(error.to_string().starts_with("F: "), "{error}");
+        }
+        // A leap second read from text becomes the next second (milliseconds since the epoch have
+        // none); one built in code is refused, since no xsd:dateTime has second 60.
+        assert_eq!(
+            json(
+                FieldType::Datetime,
+                serde_json::json!("2016-12-31T23:59:60Z")
+            )
+            .unwrap()
+            .map(|v| v.to_wire()),
+            Some("2017-01-01T00:00:00.000Z".to_owned())
+        );
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1500))
+            .map(|t| Utc.from_utc_datetime(&t))
+            .unwrap();
+        assert!(FieldValue::DateTime(leap).check_holdable().is_err());
+        assert_eq!(
+            json(FieldType::Date, serde_json::json!("4000-12-31")).unwrap(),
+            Some(FieldValue::Date(
+                NaiveDate::from_ymd_opt(4000, 12, 31).unwrap()
+            ))
+        );
+        assert_eq!(
+            json(FieldType::Multipicklist, serde_json::json!("a;;b")).unwrap(),
+            Some(FieldValue::MultiPicklist(vec!["a".into(), "b".into()]))
+        );
+    }
+
+    #[test]
+    fn wire_forms_parse_to_canonical_values() {
+        let t = FieldValue::parse_wire("T", FieldType::Datetime, "2024-03-14T09:26:53.123456789Z")
+            .unwrap();
+        assert_eq!(t.to_wire(), "2024-03-14T09:26:53.123Z");
+        assert_eq!(
+            FieldValue::parse_wire("T", FieldType::Datetime, &t.to_wire()).unwrap(),
+            t,
+            "sub-millisecond digits are dropped on input, so the value reads back the same"
+        );
+        for text in [
+            "2026-11-30",
+            " 2026-11-30 ",
+            "2026-11-30Z",
+            "2026-11-30+02:00",
+            "2026-11-30-05:00",
+        ] {
+            assert_eq!(
+                FieldValue::parse_wire("D", FieldType::Date, text)
+                    .unwrap()
+                    .to_wire(),
+                "2026-11-30",
+                "{text}"
+            );
+        }
+        assert!(FieldValue::parse_wire("D", FieldType::Date, "2026-11-30+0200").is_err());
+        assert_eq!(
+            FieldValue::parse_wire("I", FieldType::Int, "+007").unwrap(),
+            FieldValue::Int(7)
+        );
+        assert!(FieldValue::parse_wire("I", FieldType::Int, "4294967296").is_err());
     }
 
     #[test]

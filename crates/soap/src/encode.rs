@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use model::FieldValue;
 
 use crate::ns;
+use crate::xml::{is_name_char, is_name_start};
 
 const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
@@ -258,7 +259,7 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Writes an element or type name, with any character an XML NCName cannot hold written as `_`.
-fn put_name(out: &mut Vec<u8>, name: &str) {
+pub(crate) fn put_name(out: &mut Vec<u8>, name: &str) {
     let valid = name.chars().enumerate().all(|(i, c)| {
         if i == 0 {
             is_name_start(c)
@@ -283,21 +284,6 @@ fn put_name(out: &mut Vec<u8>, name: &str) {
         };
         put(out, if ok { c.encode_utf8(&mut buf) } else { "_" });
     }
-}
-
-/// XML 1.0 `NameStartChar` without `:` (an NCName).
-fn is_name_start(c: char) -> bool {
-    matches!(c,
-        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
-        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}'
-        | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
-        | '\u{10000}'..='\u{EFFFF}')
-}
-
-/// XML 1.0 `NameChar` without `:`.
-fn is_name_char(c: char) -> bool {
-    is_name_start(c)
-        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
 #[cfg(test)]

@@ -31,6 +31,35 @@ pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// XML 1.0 `NameStartChar` without `:` (an NCName).
+pub(crate) fn is_name_start(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}'
+        | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// XML 1.0 `NameChar` without `:`.
+pub(crate) fn is_name_char(c: char) -> bool {
+    is_name_start(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+fn is_ncname(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
+}
+
+/// Whether `name` is a QName of Namespaces in XML (`prefix:local` or `local`, each an NCName). quick-xml
+/// splits names at the first colon without checking them, so `sf::x` or `a$b` would otherwise pass.
+pub(crate) fn is_qname(name: &str) -> bool {
+    match name.split_once(':') {
+        Some((prefix, local)) => is_ncname(prefix) && is_ncname(local),
+        None => is_ncname(name),
+    }
+}
+
 /// At most `max` characters of `text` on one line, for quoting input in messages.
 pub(crate) fn snippet(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(max.min(text.len()) + 3);
@@ -278,6 +307,15 @@ impl<'i> Cursor<'i> {
             });
         }
         let at = self.at;
+        if !is_qname(tag.name().as_ref()) {
+            return Err(ParseError::NotXml {
+                message: format!(
+                    "element name \"{}\" is not a valid XML name",
+                    snippet(tag.name().as_ref(), 40)
+                ),
+                at,
+            });
+        }
         let resolver = self.reader.resolver();
         let (ns, local) = resolver.resolve_element(tag.name());
         let ns = match ns {
@@ -299,6 +337,15 @@ impl<'i> Cursor<'i> {
                 message: e.to_string(),
                 at,
             })?;
+            if !is_qname(attribute.key.as_ref()) {
+                return Err(ParseError::NotXml {
+                    message: format!(
+                        "attribute name \"{}\" is not a valid XML name",
+                        snippet(attribute.key.as_ref(), 40)
+                    ),
+                    at,
+                });
+            }
             // Every value is resolved, even of attributes we ignore: an unknown entity anywhere makes the
             // document malformed, and it must never pass silently.
             let value = attribute
@@ -318,7 +365,18 @@ impl<'i> Cursor<'i> {
                             })?)
                     }
                     "type" => {
-                        let (type_local, type_prefix) = QName(trim_xml_ws(&value)).decompose();
+                        let type_name = trim_xml_ws(&value);
+                        // xsi:type holds a QName; anything else names no type at all.
+                        if !is_qname(type_name) {
+                            return Err(ParseError::NotXml {
+                                message: format!(
+                                    "xsi:type \"{}\" is not a QName",
+                                    snippet(type_name, 40)
+                                ),
+                                at,
+                            });
+                        }
+                        let (type_local, type_prefix) = QName(type_name).decompose();
                         // The prefix must be in scope even though only the local name is kept: an
                         // undeclared prefix means the sender did not say what the type is.
                         if let ResolveResult::Unknown(prefix) =

@@ -60,6 +60,7 @@ pub fn router(desk: Arc<Desk>) -> Router {
         .route("/services/data/", get(versions))
         .merge(data)
         .route("/admin/queue/counts", get(queue_counts))
+        .route("/services/wsdl/{action}", get(action_wsdl))
         .with_state(desk)
 }
 
@@ -279,5 +280,22 @@ async fn queue_counts(State(desk): State<Arc<Desk>>) -> Response {
     match desk.store().queue_counts().await {
         Ok(counts) => Json(json!(counts)).into_response(),
         Err(e) => desk_error(DeskError::Store(e)),
+    }
+}
+
+/// The WSDL of an outbound-message action (`casewire wsdl` prints the same bytes).
+async fn action_wsdl(State(desk): State<Arc<Desk>>, Path(action): Path<String>) -> Response {
+    match crate::cli_wsdl::wsdl_for(desk.catalog(), &action) {
+        Some(wsdl) => (
+            [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            wsdl,
+        )
+            .into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("The requested resource does not exist: no outbound message named '{action}'"),
+            &[],
+        ),
     }
 }
