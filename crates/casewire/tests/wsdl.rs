@@ -29,7 +29,7 @@ fields = ["Hours__c", "Id", "Due__c", "AccountId", "IsEscalated"]
 
 fn config() -> String {
     // The custom fields and the second action go under [desk], before the rules and [delivery].
-    desk_config("http://127.0.0.1:9/inbox/legacy", "").replacen(
+    desk_config("http://127.0.0.1:9999/inbox/legacy", "").replacen(
         "[[desk.rules]]",
         &format!("{CUSTOM_FIELDS}\n[[desk.rules]]"),
         1,
@@ -100,7 +100,7 @@ fn desk_serves_the_wsdl_the_cli_prints() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(demo.contains(r#"<soap:address location="http://127.0.0.1:9/inbox/legacy"/>"#));
+    assert!(demo.contains(r#"<soap:address location="http://127.0.0.1:9999/inbox/legacy"/>"#));
     assert!(demo.contains(
         r#"<element name="SystemModstamp" nillable="true" minOccurs="0" type="xsd:dateTime"/>"#
     ));
