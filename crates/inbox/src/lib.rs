@@ -254,13 +254,9 @@ fn to_received(route: &Route, message: ParsedMessage, now: Millis) -> Vec<Receiv
                 .find_map(|f| field(&n.fields, f))
                 .and_then(model::value::parse_datetime)
                 .map(|t| t.timestamp_millis());
-            let fields = serde_json::Value::Array(
-                n.fields
-                    .iter()
-                    .map(|(name, value)| serde_json::json!([name, value]))
-                    .collect(),
-            )
-            .to_string();
+            // `(name, value)` pairs serialize straight to the stored `[[name, value-or-null], ...]`
+            // form, without building a JSON tree per field.
+            let fields = serde_json::to_string(&n.fields).unwrap_or_else(|_| "[]".to_owned());
             ReceivedNotification {
                 id: n.id,
                 route: route.name.clone(),

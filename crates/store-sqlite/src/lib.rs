@@ -47,6 +47,42 @@ struct Inner {
     options: SqliteOptions,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// Dropping it stops the checkpoint thread.
+    _checkpointer: std::sync::mpsc::Sender<()>,
+}
+
+/// How often the log is checkpointed into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Starts the thread that checkpoints the write-ahead log (PASSIVE: it never blocks the writer or
+/// readers). It ends when the returned sender is dropped.
+fn start_checkpointer(
+    path: &Path,
+    options: &SqliteOptions,
+) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    configure(&conn, options)?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("casewire-sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("WAL checkpoint failed (will retry): {e}");
+                }
+            }
+            // A last full pass at shutdown keeps the log short for the next start.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        });
+    if let Err(e) = spawned {
+        return Err(StoreError::Backend(format!(
+            "cannot start the checkpoint thread: {e}"
+        )));
+    }
+    Ok(stop)
 }
 
 pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
@@ -104,6 +140,11 @@ impl SqliteStore {
             )));
         }
         migrations::apply(&conn)?;
+        // Checkpoints copy the log into the database file and fsync it: done on the writer they
+        // would stall every commit queued behind them, so a thread of its own does them.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0")
+            .map_err(sql_error)?;
+        let checkpointer = start_checkpointer(&path, &options)?;
         let writer = Writer::start(conn, options.group_commit);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -111,6 +152,7 @@ impl SqliteStore {
                 options,
                 writer,
                 readers: Mutex::new(Vec::new()),
+                _checkpointer: checkpointer,
             }),
         })
     }
@@ -265,6 +307,46 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 200);
+    }
+
+    #[tokio::test]
+    async fn the_log_is_checkpointed_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        for i in 0..200 {
+            store
+                .write(move |c| {
+                    c.execute(
+                        "INSERT INTO sequences(name, value) VALUES (?1, 1)",
+                        [format!("s{i}")],
+                    )
+                    .map_err(sql_error)?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(CHECKPOINT_EVERY * 3).await;
+        let probe = Connection::open(&path).unwrap();
+        let (log, copied): (i64, i64) = probe
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert!(log > 0, "the writer does not checkpoint by itself");
+        assert_eq!(
+            copied, log,
+            "every frame was already copied by the checkpoint thread"
+        );
+        let autocheckpoint: i64 = store
+            .write(|c| {
+                c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                    .map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(autocheckpoint, 0);
     }
 
     #[tokio::test]

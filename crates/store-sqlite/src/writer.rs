@@ -93,17 +93,22 @@ fn run_in_savepoint<R>(
     conn: &Connection,
     op: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(crate::sql_error)?;
+    // Cached statements: these run twice per job, parsing them each time would cost more than the job.
+    let savepoint = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(crate::sql_error)
+    };
+    savepoint("SAVEPOINT job")?;
     match op(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE job")
-                .map_err(crate::sql_error)?;
+            savepoint("RELEASE job")?;
             Ok(value)
         }
         Err(e) => {
             // Undo this job only; the others in the group keep their work.
-            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            let _ = savepoint("ROLLBACK TO job");
+            let _ = savepoint("RELEASE job");
             Err(e)
         }
     }
@@ -112,7 +117,10 @@ fn run_in_savepoint<R>(
 fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>, limit: usize) {
     let mut completions: Vec<Completion> = Vec::with_capacity(limit);
     while let Ok(first) = jobs.recv() {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+        {
             first.fail(crate::sql_error(e));
             continue;
         }
@@ -123,7 +131,11 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>, limit: usize) {
                 Err(_) => break,
             }
         }
-        let commit = conn.execute_batch("COMMIT").map_err(crate::sql_error);
+        let commit = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map(|_| ())
+            .map_err(crate::sql_error);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
