@@ -98,6 +98,8 @@ pub struct Inbox {
     limits: Limits,
     signal: Arc<Notify>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per route, registered once: a labelled `counter!` per request would allocate its key each time.
+    received: HashMap<String, metrics::Counter>,
 }
 
 impl Inbox {
@@ -107,12 +109,20 @@ impl Inbox {
         limits: Limits,
         signal: Arc<Notify>,
     ) -> Self {
+        let received = routes
+            .iter()
+            .map(|r| {
+                let counter = metrics::counter!("casewire_inbox_notifications_received_total", "route" => r.name.clone());
+                (r.name.clone(), counter)
+            })
+            .collect();
         Self {
             store,
             routes: routes.into_iter().map(|r| (r.name.clone(), r)).collect(),
             limits,
             signal,
             trusted_proxies: Vec::new(),
+            received,
         }
     }
 
@@ -163,8 +173,9 @@ impl Inbox {
         if newly_stored > 0 {
             self.signal.notify_one();
         }
-        metrics::counter!("casewire_inbox_notifications_received_total", "route" => route.name.clone())
-            .increment(count as u64);
+        if let Some(counter) = self.received.get(&route.name) {
+            counter.increment(count as u64);
+        }
         Ok(Receipt {
             notifications: count,
             newly_stored,
