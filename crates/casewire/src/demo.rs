@@ -42,16 +42,17 @@ const LEGACY_DB: &str = "legacy.db";
 /// The configuration the demo writes: one Case rule ("IsClosed equals true", on create or triggering
 /// update) with one outbound-message action pointed at the inbox's `legacy` route, whose SQL adapter
 /// upserts a row per case into `tickets`.
-pub fn demo_config(desk_addr: &str, inbox_addr: &str) -> String {
+pub fn demo_config(desk_addr: &str, inbox_addr: &str, this_file: &str) -> String {
     format!(
-        r#"# casewire demo configuration: written by `casewire demo`; edit it and run
-#   casewire demo --config {{this file}}    (or: casewire serve --config {{this file}})
+        r#"# casewire demo configuration: written by `casewire demo`, which writes it anew on every run
+# (copy it elsewhere to keep edits). Edit a copy and run
+#   casewire demo --config {this_file}    (or: casewire serve --config {this_file})
 
 [desk]
 listen = "{desk_addr}"
 database = "desk.db"
 organization_id = "{ORGANIZATION_ID}"
-# REST calls need a bearer token: `casewire token create --user {DEMO_USER} --config {{this file}}`
+# REST calls need a bearer token: `casewire token create --user {DEMO_USER} --config {this_file}`
 # (the demo mints one for itself).
 
 [[desk.users]]
@@ -148,6 +149,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             let text = demo_config(
                 &desk.local_addr()?.to_string(),
                 &inbox.local_addr()?.to_string(),
+                &path.display().to_string(),
             );
             std::fs::write(&path, text)
                 .with_context(|| format!("cannot write {}", path.display()))?;

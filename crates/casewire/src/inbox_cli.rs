@@ -28,7 +28,8 @@ pub enum InboxCommand {
     },
     /// Show one notification with its fields, state and last failure, as JSON.
     Show { id: String },
-    /// Apply notifications again now: quarantined ones after fixing the cause, or any other.
+    /// Queue notifications to be applied again (quarantined ones after fixing the cause, or any other):
+    /// a running inbox picks them up at its next look (`applier.idle_poll`, 5 s by default).
     Replay {
         ids: Vec<String>,
         /// Every quarantined notification (of --route, if given).

@@ -100,6 +100,17 @@ enum SoapCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Commands that print (`queue ls | head`) end quietly when the reader goes away, as command-line
+/// tools do, instead of panicking on a write to a closed pipe. Rust ignores SIGPIPE for every program;
+/// the servers keep ignoring it so that a peer closing a socket never kills them.
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called at start, before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CASEWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
@@ -116,6 +127,9 @@ fn init_tracing() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. } | Command::Demo(_)) {
+        quiet_broken_pipe();
+    }
     init_tracing();
     // reqwest is built without a default TLS crypto provider; ring is the one casewire ships.
     let _ = rustls::crypto::ring::default_provider().install_default();
