@@ -313,6 +313,9 @@ listen = "127.0.0.1:0"
 database = "desk.db"
 organization_id = "{ORG}"
 
+[[desk.users]]
+name = "{BENCH_USER}"
+
 [[desk.actions]]
 name = "Case_Closed_To_Legacy"
 object = "Case"
@@ -328,6 +331,36 @@ actions = ["Case_Closed_To_Legacy"]
 {inbox}"#,
         inbox = inbox_config(true).replace("127.0.0.1:0", &format!("127.0.0.1:{inbox_port}"))
     )
+}
+
+const BENCH_USER: &str = "bench@casewire.local";
+
+/// A REST token for the bench user, minted the way an operator would (`casewire token create`).
+fn mint_token(ctx: &Context, dir: &Path) -> anyhow::Result<String> {
+    let out = Command::new(&ctx.casewire)
+        .args(["token", "create", "--user", BENCH_USER, "--config"])
+        .arg(dir.join("casewire.toml"))
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+fn authed_client(connections: usize, token: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse()?,
+    );
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()?)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -364,6 +397,13 @@ async fn create_cases(
                 i += 1;
                 let body = json!({ "Subject": format!("bench {w}-{i}") });
                 let response = client.post(&base).json(&body).send().await?;
+                if response.status().as_u16() != 201 {
+                    bail!(
+                        "creating a case: HTTP {}: {}",
+                        response.status(),
+                        response.text().await.unwrap_or_default()
+                    );
+                }
                 let value: serde_json::Value = response.json().await?;
                 ids.push(value["id"].as_str().unwrap_or_default().to_owned());
             }
@@ -397,7 +437,7 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
         "{}/services/data/v60.0/sobjects/Case",
         desk_url.context("desk address")?
     );
-    let client = load::client(connections)?;
+    let client = authed_client(connections, &mint_token(ctx, dir.path())?)?;
     let ids = create_cases(&client, &base, connections, ctx.duration, 200_000).await?;
     let n = ids.len();
     let chunks: Vec<Vec<String>> = ids
@@ -428,16 +468,17 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
         failed += w.await?;
     }
     let close_phase = started.elapsed();
+    let accepted = n as u64 - failed;
     let legacy = dir.path().join("legacy.db");
     let wait_deadline = Instant::now() + Duration::from_secs(300);
-    while applied_count(&legacy) < n as u64 && Instant::now() < wait_deadline {
+    while applied_count(&legacy) < accepted && Instant::now() < wait_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let all_applied = started.elapsed();
     let applied = applied_count(&legacy);
     let peak_rss_mib = server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
     drop(server);
-    let closes_per_s = n as f64 / close_phase.as_secs_f64();
+    let closes_per_s = accepted as f64 / close_phase.as_secs_f64();
     let end_to_end_per_s = applied as f64 / all_applied.as_secs_f64();
 
     // Fixed offered rate: open loop, one close every 1/rate s; latency = inbox stored (acked) - close sent.
@@ -448,6 +489,7 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
         "{}/services/data/v60.0/sobjects/Case",
         desk_url2.context("desk address")?
     );
+    let client = authed_client(connections, &mint_token(ctx, dir2.path())?)?;
     let total = (rate as f64 * ctx.duration.as_secs_f64()) as usize;
     let ids2 = create_cases(
         &client,
@@ -540,7 +582,8 @@ pub async fn desk(ctx: &Context, connections: usize, rate: u64) -> anyhow::Resul
             "closes_per_s": closes_per_s,
             "closed_to_applied_per_s": end_to_end_per_s,
             "applied": applied,
-            "lost": n as u64 - applied.min(n as u64),
+            "accepted": accepted,
+            "lost": accepted - applied.min(accepted),
             "fixed_rate": rate,
             "close_to_ack_p50_ms": p50,
             "close_to_ack_p99_ms": p99,

@@ -160,6 +160,9 @@ fn main() -> ExitCode {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        // Database reads run on blocking threads; a bounded pool keeps memory bounded under load
+        // (each thread carries its own stack and allocator heap) while leaving room for bursts.
+        .max_blocking_threads(32)
         .enable_all()
         .build()
         .context("cannot start the async runtime")

@@ -77,11 +77,43 @@ pub async fn issue_token(
     Ok(token)
 }
 
+/// How long a token found valid is believed without asking the database again.
+const TRUST_FOR_MS: i64 = 30_000;
+/// Past this many cached tokens the cache starts over (tokens are few; this only bounds memory).
+const MAX_CACHED: usize = 10_000;
+
+/// Tokens recently found valid, so that a client's every request does not cost a database read.
+/// Only hits are kept, for at most `TRUST_FOR_MS` and never past the token's own expiry; tokens cannot
+/// be revoked, so a cached hit is never staler than the database.
+#[derive(Default)]
+pub struct TokenCache {
+    /// Token hash → (user, expiry, when it was read).
+    hits: std::sync::Mutex<std::collections::HashMap<String, (String, Option<i64>, i64)>>,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str, now_ms: i64) -> Option<String> {
+        let hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        let (user, expires, read_at) = hits.get(hash)?;
+        let fresh = now_ms - read_at < TRUST_FOR_MS && expires.is_none_or(|e| now_ms < e);
+        fresh.then(|| user.clone())
+    }
+
+    fn put(&self, hash: String, user: String, expires: Option<i64>, now_ms: i64) {
+        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        if hits.len() >= MAX_CACHED {
+            hits.clear();
+        }
+        hits.insert(hash, (user, expires, now_ms));
+    }
+}
+
 /// The configured user a token authenticates as; `None` for an unknown or expired token, or one whose
 /// user is no longer configured.
 pub async fn authenticate<'c>(
     store: &dyn DeskStore,
     catalog: &'c Catalog,
+    cache: &TokenCache,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<&'c User>, DeskError> {
@@ -92,15 +124,41 @@ pub async fn authenticate<'c>(
     if org != catalog.org.id.id15() || secret.is_empty() {
         return Ok(None);
     }
-    let found = store
-        .find_token(&token_hash(token), now.timestamp_millis())
-        .await?;
-    Ok(found.and_then(|row| catalog.user(&row.user)))
+    let hash = token_hash(token);
+    let now_ms = now.timestamp_millis();
+    if let Some(user) = cache.get(&hash, now_ms) {
+        return Ok(catalog.user(&user));
+    }
+    let found = store.find_token(&hash, now_ms).await?;
+    Ok(found.and_then(|row| {
+        cache.put(hash, row.user.clone(), row.expires, now_ms);
+        catalog.user(&row.user)
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_tokens_are_trusted_briefly_and_never_past_their_expiry() {
+        let cache = TokenCache::default();
+        cache.put("h".into(), "u".into(), Some(50_000), 10_000);
+        assert_eq!(cache.get("h", 10_001).as_deref(), Some("u"));
+        assert_eq!(
+            cache.get("h", 10_000 + TRUST_FOR_MS),
+            None,
+            "asks the database again"
+        );
+        cache.put("h".into(), "u".into(), Some(20_000), 19_000);
+        assert_eq!(cache.get("h", 19_500).as_deref(), Some("u"));
+        assert_eq!(
+            cache.get("h", 20_000),
+            None,
+            "expired tokens are not served from the cache"
+        );
+        assert_eq!(cache.get("other", 19_500), None);
+    }
 
     #[test]
     fn hashes_are_sha256_hex() {

@@ -53,6 +53,7 @@ pub struct Desk {
     ids: IdGenerator,
     outbox_signal: Arc<Notify>,
     require_auth: bool,
+    tokens: auth::TokenCache,
 }
 
 /// A saved record and the notifications the save queued.
@@ -78,6 +79,7 @@ impl Desk {
             ids: IdGenerator::new(),
             outbox_signal,
             require_auth: true,
+            tokens: auth::TokenCache::default(),
         }
     }
 
@@ -126,7 +128,14 @@ impl Desk {
 
     /// The configured user a bearer token authenticates as, `None` if it does not.
     pub async fn authenticate(&self, token: &str) -> Result<Option<&User>, DeskError> {
-        auth::authenticate(self.store.as_ref(), &self.catalog, token, now()).await
+        auth::authenticate(
+            self.store.as_ref(),
+            &self.catalog,
+            &self.tokens,
+            token,
+            now(),
+        )
+        .await
     }
 
     pub async fn get(&self, object: &str, id: &str) -> Result<Record, DeskError> {
