@@ -87,9 +87,11 @@ const MAX_CACHED: usize = 10_000;
 /// be revoked, so a cached hit is never staler than the database.
 #[derive(Default)]
 pub struct TokenCache {
-    /// Token hash → (user, expiry, when it was read).
-    hits: std::sync::Mutex<std::collections::HashMap<String, (String, Option<i64>, i64)>>,
+    hits: std::sync::Mutex<std::collections::HashMap<String, CachedToken>>,
 }
+
+/// A token found valid: (user, expiry, when it was read), by token hash.
+type CachedToken = (String, Option<i64>, i64);
 
 impl TokenCache {
     fn get(&self, hash: &str, now_ms: i64) -> Option<String> {
