@@ -221,6 +221,10 @@ pub struct RouteConfig {
     pub object: Option<String>,
     #[serde(default)]
     pub auth: crate::inbox_config::RouteAuthConfig,
+    /// `lenient` (default: 15-character ids and wrong checksums accepted, as Salesforce data has them)
+    /// or `strict` (18 characters with the right checksum, else a Client fault).
+    #[serde(default)]
+    pub ids: model::IdValidation,
     pub adapter: AdapterConfig,
 }
 

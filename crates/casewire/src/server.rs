@@ -162,6 +162,7 @@ pub async fn start(
                 object: route.object.clone(),
                 auth,
                 version_fields: route.version_fields.clone(),
+                ids: route.ids,
                 adapter,
             });
         }

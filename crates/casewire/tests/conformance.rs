@@ -449,3 +449,53 @@ fn slug(name: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
 }
+
+#[test]
+fn a_strict_route_refuses_short_ids_and_bad_checksums_and_takes_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = inbox_config("127.0.0.1:0", &[]).replace(
+        "name = \"legacy\"\n",
+        "name = \"legacy\"\nids = \"strict\"\n",
+    );
+    let inbox = Server::start(dir.path(), "inbox", &config);
+    let url = format!("{}/inbox/legacy", inbox.inbox_url());
+    let client = http();
+    let db = dir.path().join("inbox.db");
+
+    // Every id of the golden message is 18 characters with the right checksum.
+    let (status, _, body) = post(
+        &client,
+        &url,
+        std::fs::read(conformance("golden/case-closed.xml")).unwrap(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(count(&db, "SELECT count(*) FROM inbox"), 1);
+
+    let cases: &[(&str, &str)] = &[
+        (
+            "requests/real-opportunity-15-char-ids.xml",
+            "OrganizationId",
+        ),
+        ("requests/edge-prefix-variants.xml", "Notification 1 Id"),
+        ("requests/real-3-leads-bom.xml", "OrganizationId"),
+    ];
+    for (file, names) in cases {
+        let (status, content_type, body) =
+            post(&client, &url, std::fs::read(conformance(file)).unwrap());
+        assert_eq!(status, 500, "{file}: {body}");
+        assert!(content_type.starts_with("text/xml"));
+        assert!(
+            body.contains("<faultcode>soapenv:Client</faultcode>"),
+            "{file}: {body}"
+        );
+        assert!(
+            body.contains(names) && body.contains("checks ids strictly"),
+            "{file}: {body}"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM inbox"),
+        1,
+        "nothing stored from refused messages"
+    );
+}

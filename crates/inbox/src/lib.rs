@@ -35,6 +35,10 @@ pub struct Route {
     /// Fields that carry the record's version, tried in order (default SystemModstamp, then
     /// LastModifiedDate). None present = apply in arrival order.
     pub version_fields: Vec<String>,
+    /// How the message's ids (organization, action, notifications, records) are checked. `Lenient`
+    /// (default) takes 15-character ids and wrong checksums, as real Salesforce data has them;
+    /// `Strict` refuses anything but 18 characters with the right checksum.
+    pub ids: model::IdValidation,
     pub adapter: Arc<dyn Adapter>,
 }
 
@@ -167,6 +171,7 @@ impl Inbox {
         let message = soap::parse_notifications(body, &self.limits)
             .map_err(|e| auth::refuse(&route.name, "invalid_message", InboxError::Parse(e)))?;
         authorize(route, &message)?;
+        check_ids(route, &message)?;
         let count = message.notifications.len();
         let batch = to_received(route, message, now);
         let newly_stored = self.store.store_received(batch).await?;
@@ -234,6 +239,49 @@ fn authorize(route: &Route, message: &ParsedMessage) -> Result<(), InboxError> {
                     route.name
                 )),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Under strict id validation, every id the message carries must be 18 characters with the right
+/// checksum; the fault names the first one that is not.
+fn check_ids(route: &Route, message: &ParsedMessage) -> Result<(), InboxError> {
+    if route.ids == model::IdValidation::Lenient {
+        return Ok(());
+    }
+    let refuse = |what: String, e: model::IdError| {
+        auth::refuse(
+            &route.name,
+            "invalid_id",
+            InboxError::Refused(format!(
+                "{what}: {e} (route {} checks ids strictly)",
+                route.name
+            )),
+        )
+    };
+    let header = [
+        ("OrganizationId", &message.organization_id),
+        ("ActionId", &message.action_id),
+    ];
+    for (name, value) in header {
+        if let Some(id) = value {
+            route
+                .ids
+                .parse(id)
+                .map_err(|e| refuse(name.to_owned(), e))?;
+        }
+    }
+    for (i, n) in message.notifications.iter().enumerate() {
+        route
+            .ids
+            .parse(&n.id)
+            .map_err(|e| refuse(format!("Notification {} Id", i + 1), e))?;
+        if let Some((_, Some(record))) = n.fields.iter().find(|(name, _)| name == "Id") {
+            route
+                .ids
+                .parse(record)
+                .map_err(|e| refuse(format!("Notification {} sObject Id", i + 1), e))?;
         }
     }
     Ok(())

@@ -87,6 +87,7 @@ fn setup(route: impl FnOnce(&mut Route)) -> Setup {
         object: None,
         auth: RouteAuth::default(),
         version_fields: Route::default_version_fields(),
+        ids: model::IdValidation::Lenient,
         adapter: recorder.clone(),
     };
     route(&mut r);
