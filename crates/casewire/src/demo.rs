@@ -255,11 +255,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         if started.elapsed() > args.timeout {
             running.stop().await;
             bail!(
-                "only {done} of {} closed cases reached the legacy database within {:?}; the desk's queue is in {} and the inbox's in {}",
+                "only {done} of {} closed cases reached the legacy database within {:?}.\n{}",
                 closed_at.len(),
                 args.timeout,
-                dir.join("desk.db").display(),
-                dir.join("inbox.db").display()
+                where_they_are(&config, &config_path)
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -349,6 +348,40 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     running.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the queues hold when the demo gives up, and the commands that show why.
+fn where_they_are(config: &Config, config_path: &Path) -> String {
+    let counts = |db: Option<&std::path::PathBuf>, table: &str| -> String {
+        let Some(db) = db else {
+            return "not configured".into();
+        };
+        let path = config.resolve(db);
+        match legacy_sql::inspect::query_sqlite(
+            &path,
+            &format!("SELECT state, count(*) FROM {table} GROUP BY state ORDER BY state"),
+        ) {
+            Ok(rows) if !rows.is_empty() => rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r[1].as_deref().unwrap_or("0"),
+                        r[0].as_deref().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            Ok(_) => "empty".into(),
+            Err(e) => format!("unreadable ({e})"),
+        }
+    };
+    let file = config_path.display();
+    format!(
+        "desk queue: {} (see: casewire queue ls --config {file})\ninbox: {} (see: casewire inbox ls --state quarantined --config {file})",
+        counts(config.desk.as_ref().map(|d| &d.database), "outbox"),
+        counts(config.inbox.as_ref().map(|i| &i.database), "inbox"),
+    )
 }
 
 async fn expect_status(
