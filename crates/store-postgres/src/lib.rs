@@ -403,31 +403,6 @@ impl DeskStore for PgStore {
         Ok(version)
     }
 
-    async fn due_actions(&self, now: Millis) -> Result<Vec<String>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT DISTINCT action FROM outbox WHERE state = 'pending' AND next_attempt <= $1
-                 AND (lease_until IS NULL OR lease_until <= $1)",
-                &[&now],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    async fn next_due(&self) -> Result<Option<Millis>> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT min(greatest(next_attempt, coalesce(lease_until, 0))) FROM outbox WHERE state = 'pending'",
-                &[],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(row.get(0))
-    }
-
     async fn claim(
         &self,
         action: &str,
@@ -615,20 +590,10 @@ impl DeskStore for PgStore {
             .query("SELECT state, count(*) FROM outbox GROUP BY state", &[])
             .await
             .map_err(pg_error)?;
-        let mut counts = QueueCounts::default();
-        for row in rows {
-            let state: String = row.get(0);
-            let n = row.get::<_, i64>(1) as u64;
-            match NotificationState::parse(&state) {
-                Some(NotificationState::Pending) => counts.pending = n,
-                Some(NotificationState::Delivered) => counts.delivered = n,
-                Some(NotificationState::Failed) => counts.failed = n,
-                Some(NotificationState::Dropped) => counts.dropped = n,
-                Some(NotificationState::Deleted) => counts.deleted = n,
-                None => {}
-            }
-        }
-        Ok(counts)
+        Ok(QueueCounts::from_rows(
+            rows.iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))),
+        ))
     }
 
     async fn list_records(
@@ -937,20 +902,10 @@ impl InboxStore for PgStore {
             .query("SELECT state, count(*) FROM inbox GROUP BY state", &[])
             .await
             .map_err(pg_error)?;
-        let mut counts = InboxCounts::default();
-        for row in rows {
-            let state: String = row.get(0);
-            let n = row.get::<_, i64>(1) as u64;
-            match InboxState::parse(&state) {
-                Some(InboxState::Received) => counts.received = n,
-                Some(InboxState::Applied) => counts.applied = n,
-                Some(InboxState::Stale) => counts.stale = n,
-                Some(InboxState::Empty) => counts.empty = n,
-                Some(InboxState::Quarantined) => counts.quarantined = n,
-                None => {}
-            }
-        }
-        Ok(counts)
+        Ok(InboxCounts::from_rows(
+            rows.iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))),
+        ))
     }
 
     async fn newest_applied_version(

@@ -243,31 +243,6 @@ impl DeskStore for SqliteStore {
         self.write(move |conn| save(conn, &write)).await
     }
 
-    async fn due_actions(&self, now: Millis) -> Result<Vec<String>> {
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT DISTINCT action FROM outbox WHERE state = 'pending' AND next_attempt <= ?1
-                     AND (lease_until IS NULL OR lease_until <= ?1)",
-                )
-                .map_err(sql_error)?;
-            collect(stmt.query_map([now], |r| r.get(0)).map_err(sql_error)?)
-        })
-        .await
-    }
-
-    async fn next_due(&self) -> Result<Option<Millis>> {
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT min(max(next_attempt, coalesce(lease_until, 0))) FROM outbox WHERE state = 'pending'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql_error)
-        })
-        .await
-    }
-
     async fn claim(
         &self,
         action: &str,
@@ -420,7 +395,6 @@ impl DeskStore for SqliteStore {
 
     async fn queue_counts(&self) -> Result<QueueCounts> {
         self.read(|conn| {
-            let mut counts = QueueCounts::default();
             let mut stmt = conn
                 .prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")
                 .map_err(sql_error)?;
@@ -428,18 +402,7 @@ impl DeskStore for SqliteStore {
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                     .map_err(sql_error)?,
             )?;
-            for (state, n) in rows {
-                let n = n as u64;
-                match NotificationState::parse(&state) {
-                    Some(NotificationState::Pending) => counts.pending = n,
-                    Some(NotificationState::Delivered) => counts.delivered = n,
-                    Some(NotificationState::Failed) => counts.failed = n,
-                    Some(NotificationState::Dropped) => counts.dropped = n,
-                    Some(NotificationState::Deleted) => counts.deleted = n,
-                    None => {}
-                }
-            }
-            Ok(counts)
+            Ok(QueueCounts::from_rows(rows))
         })
         .await
     }

@@ -223,19 +223,7 @@ impl InboxStore for SqliteStore {
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                     .map_err(sql_error)?,
             )?;
-            let mut counts = InboxCounts::default();
-            for (state, n) in rows {
-                let n = n as u64;
-                match InboxState::parse(&state) {
-                    Some(InboxState::Received) => counts.received = n,
-                    Some(InboxState::Applied) => counts.applied = n,
-                    Some(InboxState::Stale) => counts.stale = n,
-                    Some(InboxState::Empty) => counts.empty = n,
-                    Some(InboxState::Quarantined) => counts.quarantined = n,
-                    None => {}
-                }
-            }
-            Ok(counts)
+            Ok(InboxCounts::from_rows(rows))
         })
         .await
     }

@@ -226,22 +226,16 @@ async fn claims_lease_and_expire<S: DeskStore>(store: &S) {
         .save_record(write("500B", None, ns, 10_000))
         .await
         .unwrap();
-    assert!(
-        store
-            .due_actions(9_999)
-            .await
-            .unwrap()
+    let due_of_b = |now| async move {
+        let summary = store.due_summary(now).await.unwrap();
+        summary
             .iter()
-            .all(|a| a != "b"),
-        "not due before next_attempt"
-    );
-    assert!(
-        store
-            .due_actions(20_000)
-            .await
-            .unwrap()
-            .contains(&"b".to_owned())
-    );
+            .find(|d| d.action == "b")
+            .map(|d| d.due)
+            .unwrap_or(0)
+    };
+    assert_eq!(due_of_b(9_999).await, 0, "not due before next_attempt");
+    assert_eq!(due_of_b(20_000).await, 5);
 
     let first = store.claim("b", 20_000, 80_000, 3).await.unwrap();
     let ids: Vec<&str> = first.iter().map(|n| n.id.as_str()).collect();
@@ -264,8 +258,9 @@ async fn claims_lease_and_expire<S: DeskStore>(store: &S) {
             .is_empty()
     );
     assert_eq!(
-        store.next_due().await.unwrap().map(|t| t >= 1_000),
-        Some(true)
+        due_of_b(20_001).await,
+        0,
+        "claimed notifications are not due while leased"
     );
 
     // A lease that runs out makes the notifications claimable again (the holder died).

@@ -195,6 +195,25 @@ pub struct TokenRow {
     pub expires: Option<Millis>,
 }
 
+impl QueueCounts {
+    /// Counts from `(state, count)` rows of a `GROUP BY state`; unknown states are ignored.
+    pub fn from_rows(rows: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut counts = Self::default();
+        for (state, n) in rows {
+            let n = n.max(0) as u64;
+            match NotificationState::parse(&state) {
+                Some(NotificationState::Pending) => counts.pending = n,
+                Some(NotificationState::Delivered) => counts.delivered = n,
+                Some(NotificationState::Failed) => counts.failed = n,
+                Some(NotificationState::Dropped) => counts.dropped = n,
+                Some(NotificationState::Deleted) => counts.deleted = n,
+                None => {}
+            }
+        }
+        counts
+    }
+}
+
 #[async_trait]
 pub trait DeskStore: Send + Sync + 'static {
     /// Next value of a named counter (CaseNumber), starting at 1.
@@ -204,11 +223,6 @@ pub trait DeskStore: Send + Sync + 'static {
     async fn get_records(&self, ids: &[String]) -> Result<Vec<RecordRow>>;
     /// Writes the record and queues its notifications in one transaction. Returns the new version.
     async fn save_record(&self, write: RecordWrite) -> Result<i64>;
-
-    /// Actions that have notifications due at `now` and not held by a live lease.
-    async fn due_actions(&self, now: Millis) -> Result<Vec<String>>;
-    /// When the next pending notification becomes due (or its lease runs out).
-    async fn next_due(&self) -> Result<Option<Millis>>;
     /// Claims up to `limit` due notifications of one action, oldest first, under a lease until `lease_until`.
     async fn claim(
         &self,
@@ -368,6 +382,25 @@ pub struct InboxCounts {
     pub stale: u64,
     pub empty: u64,
     pub quarantined: u64,
+}
+
+impl InboxCounts {
+    /// Counts from `(state, count)` rows of a `GROUP BY state`; unknown states are ignored.
+    pub fn from_rows(rows: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut counts = Self::default();
+        for (state, n) in rows {
+            let n = n.max(0) as u64;
+            match InboxState::parse(&state) {
+                Some(InboxState::Received) => counts.received = n,
+                Some(InboxState::Applied) => counts.applied = n,
+                Some(InboxState::Stale) => counts.stale = n,
+                Some(InboxState::Empty) => counts.empty = n,
+                Some(InboxState::Quarantined) => counts.quarantined = n,
+                None => {}
+            }
+        }
+        counts
+    }
 }
 
 #[async_trait]
