@@ -264,8 +264,12 @@ pub async fn start(
             desk::Desk::new(store, catalog, signal).with_auth_required(desk_cfg.require_auth),
         );
         running.desk = Some(desk.clone());
+        // The delivery-status queue can retry and delete: it needs the same bearer token as the REST API.
+        let admin = http::admin_api::router(admin).route_layer(
+            axum::middleware::from_fn_with_state(desk.clone(), http::auth::require_session),
+        );
         let app = http::desk_api::router(desk)
-            .merge(http::admin_api::router(admin))
+            .merge(admin)
             .merge(http::operations(metrics));
         let token = shutdown.clone();
         match tls {

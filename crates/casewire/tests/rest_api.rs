@@ -120,6 +120,12 @@ fn requests_without_a_valid_token_get_invalid_session_id() {
             .get(format!("{case_url}/describe"))
             .send()
             .unwrap(),
+        // The delivery-status queue (it can retry and delete) needs the same token.
+        anonymous.get(format!("{base}/admin/queue")).send().unwrap(),
+        anonymous
+            .delete(format!("{base}/admin/queue/04l000000000001AAA"))
+            .send()
+            .unwrap(),
         anonymous
             .get(format!("{base}/services/data/v60.0/sobjects"))
             .header("Authorization", "Basic dXNlcjpwdw==")
@@ -157,6 +163,12 @@ fn requests_without_a_valid_token_get_invalid_session_id() {
         .send()
         .unwrap();
     assert_eq!(created.status().as_u16(), 201);
+    let queue = client.get(format!("{base}/admin/queue")).send().unwrap();
+    assert_eq!(
+        queue.status().as_u16(),
+        200,
+        "the queue API takes the token"
+    );
     // Only the hash is in the database.
     let stored = query(&dir.path().join("desk.db"), "SELECT hash, user FROM tokens");
     assert_eq!(stored.len(), 1);
