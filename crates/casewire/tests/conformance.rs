@@ -499,3 +499,52 @@ fn a_strict_route_refuses_short_ids_and_bad_checksums_and_takes_valid_ones() {
         "nothing stored from refused messages"
     );
 }
+
+#[test]
+fn a_message_that_would_lose_a_notification_or_carries_non_ids_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Server::start(dir.path(), "inbox", &inbox_config("127.0.0.1:0", &[]));
+    let url = format!("{}/inbox/legacy", inbox.inbox_url());
+    let client = http();
+    let db = dir.path().join("inbox.db");
+    let golden =
+        String::from_utf8(std::fs::read(conformance("golden/case-closed.xml")).unwrap()).unwrap();
+
+    // Two notifications with one id: storing by id would keep one and ack both.
+    let start = golden.find("   <Notification>").unwrap();
+    let end = golden.find("  </notifications>").unwrap();
+    let second = golden[start..end].replace("5005g00000AbCdEAAV", "5005g00000ZzZzZAAV");
+    let twice = format!("{}{}{}", &golden[..end], second, &golden[end..]);
+    let (status, _, body) = post(&client, &url, twice.into_bytes());
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("Notification 2 repeats the Id 04l5g00000XyZ12AAF of Notification 1"),
+        "{body}"
+    );
+
+    // Ids that are not Salesforce ids (length, characters).
+    for (from, to, named) in [
+        (
+            "04l5g00000XyZ12AAF",
+            "04l5g'; DROP--AAA",
+            "Notification 1 Id",
+        ),
+        (
+            "5005g00000AbCdEAAV",
+            &"5".repeat(5000)[..],
+            "Notification 1 sObject Id",
+        ),
+    ] {
+        let (status, _, body) = post(&client, &url, golden.replace(from, to).into_bytes());
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            body.contains("<faultcode>soapenv:Client</faultcode>") && body.contains(named),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM inbox"),
+        0,
+        "nothing stored"
+    );
+}

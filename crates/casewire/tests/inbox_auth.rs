@@ -93,7 +93,7 @@ trusted_proxies = ["127.0.0.1"]
         counter.set(counter.get() + 1);
         let n = counter.get();
         case_message(&[(
-            &format!("04l5g00000Auth{n:02}AAA"),
+            &format!("04l5g0000Auth{n:02}AAA"),
             "5005g00000AbCdEAAV",
             None,
             "Closed",
@@ -266,7 +266,7 @@ fn without_a_trusted_proxy_x_forwarded_for_is_ignored() {
         )
     );
     let inbox = Server::start(dir.path(), "inbox", &config);
-    let body = case_message(&[("04l5g00000XffAAAA", "5005g00000AbCdEAAV", None, "New")]);
+    let body = case_message(&[("04l5g00000XffAAAAA", "5005g00000AbCdEAAV", None, "New")]);
     let (status, _, answer) = post_with(
         &http(),
         &format!("{}/inbox/r", inbox.inbox_url()),

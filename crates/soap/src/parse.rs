@@ -170,6 +170,13 @@ pub enum ParseError {
     /// A `Notification` without an `Id` (or with an empty one); `index` counts from 1.
     #[error("Notification {index} has no Id")]
     MissingNotificationId { index: usize },
+    /// Two notifications of one message carry the same id; `first` and `index` count from 1.
+    #[error("Notification {index} repeats the Id {id} of Notification {first}")]
+    RepeatedNotificationId {
+        id: String,
+        first: usize,
+        index: usize,
+    },
     /// A `Notification` without an `sObject`.
     #[error("Notification {index} has no sObject")]
     MissingSObject { index: usize },
@@ -314,6 +321,20 @@ impl Parser<'_, '_> {
                     }
                     let index = message.notifications.len() + 1;
                     let notification = self.notification(&child, index)?;
+                    // A listener stores by notification id: a second notification with the same id
+                    // would be acknowledged and never seen. Salesforce never repeats one in a message.
+                    // (At most 100 notifications: a linear scan is cheaper than a set.)
+                    if let Some(first) = message
+                        .notifications
+                        .iter()
+                        .position(|n| n.id == notification.id)
+                    {
+                        return Err(ParseError::RepeatedNotificationId {
+                            id: notification.id,
+                            first: first + 1,
+                            index,
+                        });
+                    }
                     message.notifications.push(notification);
                 }
                 Item::Start(child) if child.ns == Ns::Outbound => {
