@@ -7,7 +7,7 @@ use store::{
     QueueFilter, QueuedNotification, RecordRow, RecordWrite, Result, StoreError, TokenRow,
 };
 
-use crate::{SqliteStore, sql_error};
+use crate::{SqliteStore, collect, sql_error};
 
 const OUTBOX_COLUMNS: &str = "id, action, endpoint, object, record_id, snapshot, created, state, attempts, \
                               next_attempt, last_error, finished, note";
@@ -44,11 +44,6 @@ fn record_row(row: &Row<'_>) -> rusqlite::Result<RecordRow> {
         deleted: row.get(3)?,
         version: row.get(4)?,
     })
-}
-
-fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>> {
-    rows.collect::<rusqlite::Result<Vec<T>>>()
-        .map_err(sql_error)
 }
 
 fn placeholders(n: usize) -> String {
@@ -394,17 +389,8 @@ impl DeskStore for SqliteStore {
     }
 
     async fn queue_counts(&self) -> Result<QueueCounts> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")
-                .map_err(sql_error)?;
-            let rows = collect(
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                    .map_err(sql_error)?,
-            )?;
-            Ok(QueueCounts::from_rows(rows))
-        })
-        .await
+        self.read(|conn| Ok(QueueCounts::from_rows(crate::state_counts(conn, "outbox")?)))
+            .await
     }
 
     async fn attempts(

@@ -7,7 +7,7 @@ use store::{
     ReceivedNotification, Result,
 };
 
-use crate::{SqliteStore, sql_error};
+use crate::{SqliteStore, collect, sql_error};
 
 const INBOX_COLUMNS: &str = "id, route, organization_id, action_id, object_type, record_id, version, fields, \
                              received, state, attempts, next_attempt, last_error, finished";
@@ -30,11 +30,6 @@ fn inbox_row(row: &Row<'_>) -> rusqlite::Result<InboxRow> {
         last_error: row.get(12)?,
         finished: row.get(13)?,
     })
-}
-
-fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>> {
-    rows.collect::<rusqlite::Result<Vec<T>>>()
-        .map_err(sql_error)
 }
 
 #[async_trait]
@@ -215,17 +210,8 @@ impl InboxStore for SqliteStore {
     }
 
     async fn inbox_counts(&self) -> Result<InboxCounts> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT state, count(*) FROM inbox GROUP BY state")
-                .map_err(sql_error)?;
-            let rows = collect(
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                    .map_err(sql_error)?,
-            )?;
-            Ok(InboxCounts::from_rows(rows))
-        })
-        .await
+        self.read(|conn| Ok(InboxCounts::from_rows(crate::state_counts(conn, "inbox")?)))
+            .await
     }
 
     async fn newest_applied_version(

@@ -108,6 +108,30 @@ pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Every row of a query, or the first error.
+pub(crate) fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<T>>,
+) -> Result<Vec<T>, StoreError> {
+    rows.collect::<rusqlite::Result<Vec<T>>>()
+        .map_err(sql_error)
+}
+
+/// `(state, count)` of a table with a `state` column, for the queue and inbox counts.
+pub(crate) fn state_counts(
+    conn: &Connection,
+    table: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT state, count(*) FROM {table} GROUP BY state"
+        ))
+        .map_err(sql_error)?;
+    collect(
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql_error)?,
+    )
+}
+
 fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_millis(options.busy_timeout_ms))
         .map_err(sql_error)?;
